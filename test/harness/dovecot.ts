@@ -1,0 +1,361 @@
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** The system user that owns test Maildirs: Dovecot refuses to access mail as root. */
+export const MAIL_USER = "inboundmail";
+
+export interface DovecotUser {
+  name: string;
+  password: string;
+}
+
+export interface DovecotOptions {
+  /** Users to create; default one user `alice` with password `alice-secret`. */
+  users?: DovecotUser[];
+  /** Offer TLS (implicit and STARTTLS/STLS). Off gives a server that refuses STARTTLS. */
+  ssl?: boolean;
+  /** Extra lines appended to dovecot.conf. */
+  extraConfig?: string;
+}
+
+export interface DovecotPorts {
+  imap: number;
+  imaps: number;
+  pop3: number;
+  pop3s: number;
+}
+
+/**
+ * A private Dovecot on loopback ports with its own config, users, Maildirs and
+ * self-signed certificate. Used by protocol, retrieval and watch tests and by
+ * the benchmarks.
+ */
+export interface DovecotServer {
+  readonly host: string;
+  readonly ports: DovecotPorts;
+  readonly dir: string;
+  /** PEM of the self-signed certificate the server presents (trust it with tlsCa). */
+  readonly certPem: string;
+  readonly users: DovecotUser[];
+  addUsers(users: DovecotUser[]): void;
+  maildir(user: string, folder?: string): string;
+  /** Drop a raw message into a user's Maildir (new/); Dovecot assigns its UID on next look. */
+  deliver(user: string, raw: string | Buffer, folder?: string): void;
+  /** Number of messages in a folder's Maildir (cur + new). */
+  count(user: string, folder?: string): number;
+  /** Give a folder a new UIDVALIDITY, as a server restore or migration would. */
+  resetUidValidity(user: string, folder?: string): Promise<void>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+function ensureMailUser(): { uid: number; gid: number } {
+  const probe = spawnSync("id", ["-u", MAIL_USER]);
+  if (probe.status !== 0) {
+    execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", MAIL_USER]);
+  }
+  const uid = Number(execFileSync("id", ["-u", MAIL_USER]).toString().trim());
+  const gid = Number(execFileSync("id", ["-g", MAIL_USER]).toString().trim());
+  return { uid, gid };
+}
+
+/** Installs Dovecot and Chromium from Debian when missing (as root), via the project's script. */
+export function ensureTestPackages(): void {
+  if (existsSync("/usr/lib/dovecot/imap") && existsSync("/usr/lib/dovecot/pop3") && existsSync("/usr/bin/chromium")) return;
+  const script = new URL("../../scripts/install-test-deps.sh", import.meta.url).pathname;
+  execFileSync(script, { stdio: ["ignore", "inherit", "inherit"] });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      if (typeof address !== "object" || address === null) return reject(new Error("no port"));
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`Dovecot did not listen on ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitForPortClosed(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (!open) return;
+    if (Date.now() > deadline) throw new Error(`Dovecot still listens on ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function makeCertificate(dir: string): { certFile: string; keyFile: string } {
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    "-keyout", keyFile, "-out", certFile,
+    "-subj", "/CN=localhost",
+    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-addext", "basicConstraints=critical,CA:TRUE",
+  ], { stdio: "ignore" });
+  chmodSync(keyFile, 0o600);
+  return { certFile, keyFile };
+}
+
+let uniqueCounter = 0;
+
+/**
+ * Start a private Dovecot. Each call gets its own directory and ports, so test
+ * files can run in parallel.
+ *
+ * @example
+ * ```ts
+ * const dovecot = await startDovecot();
+ * dovecot.deliver("alice", "Subject: hi\r\n\r\nbody\r\n");
+ * await dovecot.stop();
+ * ```
+ */
+export async function startDovecot(options: DovecotOptions = {}): Promise<DovecotServer> {
+  ensureTestPackages();
+  const { uid, gid } = ensureMailUser();
+  const root = join(tmpdir(), "inbound-dovecot");
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  chmodSync(root, 0o755);
+  const dir = mkdtempSync(join(root, "d-"));
+  chmodSync(dir, 0o755);
+  const home = join(dir, "home");
+  mkdirSync(home, { mode: 0o755 });
+  chownSync(home, uid, gid);
+  const ssl = options.ssl ?? true;
+  const { certFile, keyFile } = makeCertificate(dir);
+  const ports: DovecotPorts = { imap: await freePort(), imaps: await freePort(), pop3: await freePort(), pop3s: await freePort() };
+  const users: DovecotUser[] = [];
+  const passwdFile = join(dir, "passwd");
+  const conf = join(dir, "dovecot.conf");
+
+  const writePasswd = () => {
+    writeFileSync(passwdFile, users.map((u) => `${u.name}:{PLAIN}${u.password}::::::\n`).join(""), { mode: 0o644 });
+  };
+  const addUsers = (more: DovecotUser[]) => {
+    for (const user of more) {
+      users.push(user);
+      const maildir = join(home, user.name, "Maildir");
+      for (const sub of ["cur", "new", "tmp"]) mkdirSync(join(maildir, sub), { recursive: true });
+      execFileSync("chown", ["-R", `${uid}:${gid}`, join(home, user.name)]);
+    }
+    writePasswd();
+  };
+  addUsers(options.users ?? [{ name: "alice", password: "alice-secret" }]);
+
+  writeFileSync(conf, `
+base_dir = ${dir}/run
+state_dir = ${dir}/state
+instance_name = inbound-test-${uniqueCounter++}-${process.pid}
+log_path = ${dir}/dovecot.log
+info_log_path = ${dir}/dovecot.log
+listen = 127.0.0.1
+protocols = imap pop3
+ssl = ${ssl ? "yes" : "no"}
+${ssl ? `ssl_cert = <${certFile}\nssl_key = <${keyFile}` : ""}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_uid = ${uid}
+mail_gid = ${gid}
+mail_location = maildir:~/Maildir
+mail_fsync = never
+default_internal_user = dovecot
+default_login_user = dovenull
+mail_max_userip_connections = 2000
+login_trusted_networks = 127.0.0.0/8
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN ${passwdFile}
+}
+userdb {
+  driver = static
+  args = uid=${uid} gid=${gid} home=${home}/%u
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${ports.imap}
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = ${ssl ? ports.imaps : 0}
+    ssl = yes
+  }
+  process_min_avail = 1
+  service_count = 0
+  client_limit = 2000
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = ${ports.pop3}
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = ${ssl ? ports.pop3s : 0}
+    ssl = yes
+  }
+  service_count = 0
+  client_limit = 2000
+}
+service imap {
+  process_limit = 2000
+}
+service pop3 {
+  process_limit = 2000
+}
+service anvil {
+  client_limit = 10000
+}
+service auth {
+  client_limit = 10000
+}
+service imap-urlauth-login {
+  process_limit = 1
+}
+default_process_limit = 2000
+default_client_limit = 10000
+pop3_uidl_format = %08Xu%08Xv
+protocol imap {
+  mail_max_userip_connections = 2000
+}
+protocol pop3 {
+  mail_max_userip_connections = 2000
+}
+${options.extraConfig ?? ""}
+`);
+  mkdirSync(join(dir, "state"), { recursive: true });
+
+  const masterPidFile = join(dir, "run", "master.pid");
+  const start = async () => {
+    // Output goes to the log file: a background Dovecot would otherwise keep the caller's stderr open.
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn("dovecot", ["-c", conf], { stdio: "ignore" });
+      child.once("error", reject);
+      child.once("exit", resolve);
+    });
+    if (code !== 0) {
+      const log = existsSync(join(dir, "dovecot.log")) ? readFileSync(join(dir, "dovecot.log"), "utf8").slice(-2000) : "";
+      throw new Error(`dovecot failed to start (exit ${code}):\n${log}`);
+    }
+    await waitForPort(ports.imap, 10_000);
+    await waitForPort(ports.pop3, 10_000);
+  };
+  const stop = async () => {
+    if (!existsSync(masterPidFile)) return;
+    const pid = Number(readFileSync(masterPidFile, "utf8").trim());
+    // Dovecot's master lingers for seconds on SIGTERM while children drain;
+    // tests need the ports back at once, so the whole process group goes.
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    rmSync(masterPidFile, { force: true });
+    await waitForPortClosed(ports.imap, 5_000);
+  };
+
+  const maildir = (user: string, folder = "INBOX") =>
+    folder === "INBOX" ? join(home, user, "Maildir") : join(home, user, "Maildir", `.${folder.replaceAll("/", ".")}`);
+
+  const deliver = (user: string, raw: string | Buffer, folder = "INBOX") => {
+    const target = maildir(user, folder);
+    if (!existsSync(join(target, "new"))) {
+      for (const sub of ["cur", "new", "tmp"]) mkdirSync(join(target, sub), { recursive: true });
+      execFileSync("chown", ["-R", `${uid}:${gid}`, target]);
+    }
+    const name = `${Date.now()}.${randomBytes(6).toString("hex")}.inbound-test`;
+    const tmpFile = join(target, "tmp", name);
+    const bytes = typeof raw === "string" ? Buffer.from(raw.replace(/\r?\n/g, "\r\n"), "utf8") : raw;
+    writeFileSync(tmpFile, bytes);
+    chownSync(tmpFile, uid, gid);
+    // Maildir delivery: write to tmp/, rename into new/ so readers never see half a file.
+    execFileSync("mv", [tmpFile, join(target, "new", name)]);
+  };
+
+  const count = (user: string, folder = "INBOX") => {
+    const target = maildir(user, folder);
+    if (!existsSync(target)) return 0;
+    return readdirSync(join(target, "cur")).length + readdirSync(join(target, "new")).length;
+  };
+
+  const resetUidValidity = async (user: string, folder = "INBOX") => {
+    const newValidity = String(Math.floor(Date.now() / 1000) + Math.floor(Math.random() * 100000));
+    await execFileAsync("doveadm", ["-c", conf, "mailbox", "update", "-u", user, "--uid-validity", newValidity, folder], { timeout: 15_000 });
+  };
+
+  await start();
+  return {
+    host: "127.0.0.1",
+    ports,
+    dir,
+    certPem: readFileSync(certFile, "utf8"),
+    users,
+    addUsers,
+    maildir,
+    deliver,
+    count,
+    resetUidValidity,
+    start,
+    stop: async () => {
+      await stop();
+    },
+  };
+}
+
+/** Remove a stopped server's directory. */
+export function removeDovecotDir(server: DovecotServer): void {
+  rmSync(server.dir, { recursive: true, force: true });
+}
