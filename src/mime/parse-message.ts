@@ -1,0 +1,310 @@
+import { open } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { MailParser, type AddressObject, type AttachmentStream, type EmailAddress, type MessageText } from "mailparser";
+import { newId } from "../core/ids.js";
+import { InboundError, isInboundError } from "../core/inbound-error.js";
+import { createMimeStructureCheck } from "./mime-structure-check.js";
+import { sanitizeHtml } from "./sanitize-html.js";
+import { createTemporaryBlobStore } from "./temporary-blob-store.js";
+
+/** An inline image as {@link ParseOptions.inlineImageUrl} sees it. */
+export interface InlineImageRef {
+  id: string;
+  contentId: string;
+  sha256: string;
+}
+
+/** Options for {@link parseMessage}. */
+export interface ParseOptions {
+  /** Blob store directory; attachments are streamed to `<blobDir>/ab/cd/<sha256>`. */
+  blobDir: string;
+  /** Also produce `sanitizedHtml` with {@link sanitizeHtml}. */
+  sanitize: boolean;
+  /** Rewrite `cid:` references to matching attachments into URLs from `inlineImageUrl`. */
+  inlineImages: boolean;
+  /** URL for an inline image. Default `/api/v1/attachments/${id}/content`. */
+  inlineImageUrl?: (att: InlineImageRef) => string;
+  /** Longest HTML body kept, in UTF-8 bytes; longer is cut. Default 10 MiB. */
+  maxHtmlBytes?: number;
+  /** Longest text body kept, in UTF-8 bytes; longer is cut. Default 10 MiB. */
+  maxTextBytes?: number;
+}
+
+/** One mailbox; groups are flattened into their members. */
+export interface ParsedAddress {
+  name: string;
+  address: string;
+}
+
+/** One raw header line, as it appeared (folding kept). `key` is lower case. */
+export interface ParsedHeaderLine {
+  key: string;
+  line: string;
+}
+
+/** An attachment whose decoded bytes are in the blob store under `sha256`. */
+export interface ParsedAttachment {
+  /** New UUIDv7, also used in inline image URLs. */
+  id: string;
+  /** 0-based order in the message. */
+  position: number;
+  /** RFC 2231 / RFC 2047 decoded. */
+  filename: string | null;
+  contentType: string;
+  /** Decoded size in bytes. */
+  size: number;
+  /** Content-ID without angle brackets. */
+  contentId: string | null;
+  disposition: "inline" | "attachment";
+  sha256: string;
+}
+
+/** The parsed form of one message. Fields the message lacks are `null` or empty. */
+export interface ParsedMessage {
+  messageId: string | null;
+  subject: string | null;
+  from: ParsedAddress[];
+  to: ParsedAddress[];
+  cc: ParsedAddress[];
+  bcc: ParsedAddress[];
+  replyTo: ParsedAddress[];
+  /** The Date header (sent date); `null` when missing or unreadable. */
+  date: Date | null;
+  /** Every header line of the top-level header, in order, repeats kept. */
+  headers: ParsedHeaderLine[];
+  text: string | null;
+  /**
+   * The HTML body as the message has it. When `sanitize` is off and
+   * `inlineImages` is on, its `cid:` references are rewritten.
+   */
+  html: string | null;
+  /** Sanitized HTML (`cid:` rewritten when `inlineImages`); `null` when `sanitize` is off. */
+  sanitizedHtml: string | null;
+  attachments: ParsedAttachment[];
+  /** Why the message is not (fully) parseable; whatever could be parsed is still set. */
+  parseError: string | null;
+}
+
+const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
+/** `parseError` when multipart bytes are there but no part could be found in them. */
+export const NO_PARTS_ERROR = "multipart body has no parts (missing or wrong boundary)";
+/** `parseError` when the bytes do not start with a header section. */
+export const NO_HEADERS_ERROR = "no header fields found (not an RFC 5322 message)";
+/** `parseError` when a base64 body holds junk; mailparser decodes around it silently. */
+export const BAD_BASE64_ERROR = "a base64 part holds characters outside the base64 alphabet";
+const FIELD_NAME = /^[!-9;-~]+$/;
+
+/**
+ * Parse one raw message as a stream. Attachments go straight into the blob
+ * store, so memory does not grow with attachment size. Bad MIME never throws:
+ * the result carries `parseError` and whatever could be read. Only I/O fails
+ * (unreadable source, blob store write) with an {@link InboundError}.
+ *
+ * @example
+ * ```ts
+ * const parsed = await parseMessage("/var/mail/raw/123.eml", { blobDir: "/var/lib/inbound/blobs", sanitize: true, inlineImages: true });
+ * parsed.attachments[0].sha256; // "9f86d0…"
+ * ```
+ */
+export async function parseMessage(source: string | Readable, options: ParseOptions): Promise<ParsedMessage> {
+  const input = typeof source === "string" ? await openFile(source) : source;
+  const blobs = createTemporaryBlobStore(options.blobDir);
+  const check = createMimeStructureCheck();
+  const parser = new MailParser({
+    checksumAlgo: false,
+    maxHtmlLengthToParse: options.maxHtmlBytes ?? DEFAULT_MAX_BODY,
+  });
+
+  const attachments: ParsedAttachment[] = [];
+  const writes: Promise<void>[] = [];
+  const open = new Set<AttachmentStream>();
+  let seen = 0;
+  let body: MessageText | null = null;
+  let parseError: string | null = null;
+  let ioError: unknown = null;
+
+  await new Promise<void>((resolve) => {
+    let settled = false;
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    };
+    const stop = (): void => {
+      input.unpipe(check);
+      check.unpipe(parser);
+      for (const att of open) att.content.destroy(new Error("parse stopped"));
+      // Drain the caller's stream so it can end; our own file stream is closed.
+      if (typeof source === "string") input.destroy();
+      else input.resume();
+    };
+
+    input.on("error", (error) => {
+      ioError ??= error;
+      stop();
+      finish();
+    });
+    parser.on("error", (error: Error) => {
+      parseError ??= error.message || String(error);
+      stop();
+      finish();
+    });
+    parser.on("data", (data: AttachmentStream | MessageText) => {
+      if (data.type === "text") {
+        body = data;
+        return;
+      }
+      const position = seen++;
+      open.add(data);
+      writes.push(
+        blobs.write(data.content).then(
+          ({ sha256, size }) => {
+            attachments.push(toAttachment(data, position, sha256, size));
+          },
+          (error: unknown) => {
+            // A write torn down by a parse error is not an I/O failure.
+            if (parseError === null) ioError ??= error;
+          },
+        ).finally(() => {
+          open.delete(data);
+          data.release?.();
+        }),
+      );
+    });
+    parser.on("end", finish);
+    input.pipe(check).pipe(parser);
+  });
+  await Promise.all(writes);
+
+  if (ioError !== null) {
+    if (isInboundError(ioError)) throw ioError;
+    throw new InboundError("STORE_FAILED", {
+      message: `Could not read the message source: ${(ioError as Error).message}`,
+      cause: ioError,
+      retryable: true,
+    });
+  }
+
+  attachments.sort((a, b) => a.position - b.position);
+  const text = limit((body as MessageText | null)?.text, options.maxTextBytes ?? DEFAULT_MAX_BODY);
+  let html = limit((body as MessageText | null)?.html, options.maxHtmlBytes ?? DEFAULT_MAX_BODY);
+  let sanitizedHtml = options.sanitize && html !== null ? sanitizeHtml(html) : null;
+  if (options.inlineImages) {
+    const url = options.inlineImageUrl ?? ((att) => `/api/v1/attachments/${att.id}/content`);
+    if (sanitizedHtml !== null) sanitizedHtml = rewriteCidLinks(sanitizedHtml, attachments, url);
+    else if (html !== null) html = rewriteCidLinks(html, attachments, url);
+  }
+
+  const headerLines = parser.headerLines || [];
+  const report = check.report();
+  if (parseError === null && !headerLines.some((h) => FIELD_NAME.test(h.key))) {
+    parseError = NO_HEADERS_ERROR;
+  } else if (parseError === null && report.hasBody && text === null && html === null && attachments.length === 0) {
+    parseError = NO_PARTS_ERROR;
+  } else if (parseError === null && report.badBase64) {
+    parseError = BAD_BASE64_ERROR;
+  }
+
+  return {
+    messageId: parser.messageId ?? null,
+    subject: parser.subject ?? null,
+    from: addresses(parser.from),
+    to: addresses(parser.to),
+    cc: addresses(parser.cc),
+    bcc: addresses(parser.bcc),
+    replyTo: addresses(parser.replyTo),
+    date: sentDate(headerLines),
+    headers: headerLines.map(({ key, line }) => ({ key, line })),
+    text,
+    html,
+    sanitizedHtml,
+    attachments,
+    parseError,
+  };
+}
+
+async function openFile(path: string): Promise<Readable> {
+  try {
+    const handle = await open(path, "r");
+    return handle.createReadStream({ highWaterMark: 64 * 1024 });
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    throw new InboundError("STORE_FAILED", {
+      message: missing ? `Message file ${path} does not exist` : `Could not open message file ${path}: ${(error as Error).message}`,
+      cause: error,
+      retryable: !missing,
+    });
+  }
+}
+
+function toAttachment(att: AttachmentStream, position: number, sha256: string, size: number): ParsedAttachment {
+  const disposition = att.contentDisposition?.toLowerCase();
+  const inline = disposition === "inline" || (disposition === undefined && att.related === true);
+  return {
+    id: newId(),
+    position,
+    filename: att.filename ?? null,
+    contentType: att.contentType,
+    size,
+    contentId: att.cid || null,
+    disposition: inline ? "inline" : "attachment",
+    sha256,
+  };
+}
+
+function addresses(header: AddressObject | AddressObject[] | undefined): ParsedAddress[] {
+  const out: ParsedAddress[] = [];
+  const visit = (entry: EmailAddress): void => {
+    if (entry.group) entry.group.forEach(visit);
+    else if (entry.address) out.push({ name: entry.name ?? "", address: entry.address });
+  };
+  for (const object of header === undefined ? [] : Array.isArray(header) ? header : [header]) {
+    object.value.forEach(visit);
+  }
+  return out;
+}
+
+/** mailparser turns an unreadable Date into "now"; we want to know it was unreadable. */
+function sentDate(lines: ReadonlyArray<{ key: string; line: string }>): Date | null {
+  const line = lines.find((l) => l.key === "date");
+  if (!line) return null;
+  const value = line.line.slice(line.line.indexOf(":") + 1).replace(/\r?\n[ \t]+/g, " ").trim();
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+function limit(value: string | undefined, maxBytes: number): string | null {
+  if (value === undefined) return null;
+  if (value.length * 3 <= maxBytes) return value;
+  const bytes = Buffer.from(value, "utf8");
+  if (bytes.length <= maxBytes) return value;
+  // Cutting inside a multi-byte character leaves a U+FFFD; drop it.
+  return bytes.subarray(0, maxBytes).toString("utf8").replace(/\uFFFD$/, "");
+}
+
+const CID_REF = /(\bsrc\s*=\s*["']?|\bbackground\s*=\s*["']?|url\(\s*(?:&quot;|["'])?)cid:([^"'\s)>&]+)/gi;
+
+function rewriteCidLinks(html: string, attachments: ParsedAttachment[], url: (att: InlineImageRef) => string): string {
+  const byCid = new Map<string, ParsedAttachment>();
+  for (const att of attachments) {
+    if (att.contentId !== null && !byCid.has(att.contentId)) byCid.set(att.contentId, att);
+  }
+  if (byCid.size === 0) return html;
+  return html.replace(CID_REF, (whole, prefix: string, cid: string) => {
+    const att = byCid.get(cid) ?? byCid.get(safeDecode(cid));
+    if (!att || att.contentId === null) return whole;
+    return prefix + escapeAttribute(url({ id: att.id, contentId: att.contentId, sha256: att.sha256 }));
+  });
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function escapeAttribute(value: string): string {
+  return value.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/'/g, "&#39;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
