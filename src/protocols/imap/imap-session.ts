@@ -1,0 +1,438 @@
+import type { Readable } from "node:stream";
+import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from "imapflow";
+import { InboundError } from "../../core/inbound-error.js";
+import type { Security } from "../../core/account-settings.js";
+import { classifyConnectionError } from "../connection-error.js";
+
+/** How to reach and sign in to an IMAP server. */
+export interface ImapSessionOptions {
+  host: string;
+  port: number;
+  security: Security;
+  tlsVerify: boolean;
+  tlsCa?: string | null;
+  username: string;
+  password: string;
+  /** Connect timeout and per-command inactivity timeout, in ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** A folder on the server. */
+export interface ImapFolder {
+  path: string;
+  name: string;
+  delimiter: string;
+  specialUse: string | null;
+  subscribed: boolean;
+}
+
+/** The selected folder's identity and size. */
+export interface ImapFolderStatus {
+  folder: string;
+  /** UIDVALIDITY as a decimal string (it is a 32-bit unsigned number; strings avoid bigint in JSON). */
+  uidValidity: string;
+  exists: number;
+  uidNext: number;
+}
+
+/** What the server says about one message before its bytes are fetched. */
+export interface ImapMessageMeta {
+  uid: number;
+  size: number;
+  internalDate: Date | null;
+  flags: string[];
+  messageId: string | null;
+  date: Date | null;
+}
+
+/** Messages at or below this size are fetched in one pipelined FETCH; larger ones stream in chunks. */
+const INLINE_FETCH_LIMIT = 4 * 1024 * 1024;
+const DOWNLOAD_CHUNK = 1024 * 1024;
+
+function toDate(value: unknown): Date | null {
+  if (value instanceof Date && !Number.isNaN(value.getTime())) return value;
+  if (typeof value === "string") {
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+  return null;
+}
+
+/** Compress sorted UIDs into an IMAP sequence set ("1:5,7,9:12"). */
+export function uidSet(uids: readonly number[]): string {
+  const sorted = [...uids].sort((a, b) => a - b);
+  const parts: string[] = [];
+  let start = sorted[0];
+  let prev = sorted[0];
+  for (let i = 1; i <= sorted.length; i++) {
+    const uid = sorted[i];
+    if (uid === prev + 1) {
+      prev = uid;
+      continue;
+    }
+    parts.push(start === prev ? String(start) : `${start}:${prev}`);
+    start = uid;
+    prev = uid;
+  }
+  return parts.join(",");
+}
+
+/**
+ * One IMAP connection, wrapped so that every command has a timeout, failures
+ * become catalogued errors, and a dropped connection is replaced by a new
+ * client (re-selecting the folder) before the next command. No command is
+ * issued inside a FETCH loop: large messages are streamed after it ends.
+ *
+ * @example
+ * ```ts
+ * const session = await openImapSession({ host, port: 993, security: "tls", tlsVerify: true, username, password, timeoutMs: 30000 });
+ * try {
+ *   const status = await session.select("INBOX");
+ *   const uids = await session.searchAll();
+ * } finally {
+ *   await session.close();
+ * }
+ * ```
+ */
+export class ImapSession {
+  private client: ImapFlow | undefined;
+  private selected: string | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: ImapSessionOptions) {}
+
+  /** Connect and authenticate; throws a catalogued error on failure. */
+  static async open(options: ImapSessionOptions): Promise<ImapSession> {
+    const session = new ImapSession(options);
+    await session.connect();
+    return session;
+  }
+
+  private clientOptions(): ImapFlowOptions {
+    const { host, port, security, tlsVerify, tlsCa, username, password, timeoutMs } = this.options;
+    const tls: Record<string, unknown> = { rejectUnauthorized: tlsVerify, minVersion: "TLSv1.2" };
+    if (tlsCa) tls.ca = tlsCa;
+    if (!/^[\d.:]+$/.test(host)) tls.servername = host;
+    return {
+      host,
+      port,
+      secure: security === "tls",
+      // STARTTLS when asked for is required: imapflow fails rather than fall back to plain.
+      doSTARTTLS: security === "starttls" ? true : security === "none" ? false : undefined,
+      tls,
+      auth: { user: username, pass: password },
+      logger: false,
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: Math.max(timeoutMs * 4, 60_000),
+      disableAutoIdle: true,
+      maxIdleTime: undefined,
+    } as ImapFlowOptions;
+  }
+
+  private async connect(): Promise<ImapFlow> {
+    this.throwIfAborted();
+    const client = new ImapFlow(this.clientOptions());
+    // A dropped socket emits 'error'; the session notices through `usable` and reconnects.
+    client.on("error", () => undefined);
+    try {
+      await this.withTimeout("connect", client.connect(), client);
+    } catch (error) {
+      client.close();
+      throw this.classify(error, "connect");
+    }
+    this.client = client;
+    this.selected = undefined;
+    return client;
+  }
+
+  private throwIfAborted(): void {
+    if (this.options.signal?.aborted) throw new InboundError("ABORTED", { message: "The IMAP session was cancelled." });
+    if (this.closed) throw new InboundError("CONNECTION_CLOSED", { message: "The IMAP session is closed." });
+  }
+
+  private classify(error: unknown, command: string): InboundError {
+    if (error instanceof InboundError) return error;
+    const endpoint = { host: this.options.host, port: this.options.port };
+    const e = error as { authenticationFailed?: boolean; tlsFailed?: boolean; message?: string; responseText?: string; serverResponseCode?: string; code?: string };
+    if (e?.authenticationFailed) {
+      return new InboundError("IMAP_AUTH_FAILED", {
+        message: `The IMAP server ${endpoint.host}:${endpoint.port} rejected the user name or password for "${this.options.username}"; check them (an app password may be needed).`,
+        cause: error,
+        details: { host: endpoint.host, port: endpoint.port, response: e.responseText ?? null },
+      });
+    }
+    if (e?.tlsFailed && /STARTTLS/i.test(e.message ?? "")) {
+      return new InboundError("STARTTLS_UNSUPPORTED", {
+        message: `${endpoint.host}:${endpoint.port} does not offer STARTTLS, which this account requires (${e.message}). Use security tls on the IMAPS port, or ask the server's admin to enable STARTTLS; Inbound never falls back to plain text silently.`,
+        cause: error,
+        details: { host: endpoint.host, port: endpoint.port },
+      });
+    }
+    const network = classifyConnectionError(error, endpoint);
+    if (network) return network;
+    if (e?.code === "NoConnection" || /closed|no connection|unexpected close/i.test(e?.message ?? "")) {
+      return new InboundError("CONNECTION_CLOSED", { message: `${endpoint.host}:${endpoint.port} closed the connection during ${command}.`, cause: error, retryable: true });
+    }
+    if (e?.serverResponseCode === "NONEXISTENT" || /doesn't exist|does not exist|unknown mailbox|mailbox not found/i.test(e?.responseText ?? "")) {
+      return new InboundError("IMAP_FOLDER_NOT_FOUND", { cause: error, details: { command, response: e.responseText ?? null } });
+    }
+    return new InboundError("IMAP_COMMAND_FAILED", {
+      message: `The IMAP server refused ${command}: ${e?.responseText ?? e?.message ?? String(error)}`,
+      cause: error,
+      retryable: false,
+      details: { command, responseCode: e?.serverResponseCode ?? null },
+    });
+  }
+
+  private async withTimeout<T>(command: string, work: Promise<T>, client: ImapFlow | undefined = this.client): Promise<T> {
+    const { timeoutMs, signal } = this.options;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const guard = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        client?.close();
+        reject(new InboundError("CONNECTION_TIMEOUT", {
+          message: `${this.options.host}:${this.options.port} did not finish ${command} within ${timeoutMs} ms; check the server or raise the account's timeout.`,
+          retryable: true,
+          details: { command, timeoutMs },
+        }));
+      }, timeoutMs);
+      if (signal) {
+        onAbort = () => {
+          client?.close();
+          reject(new InboundError("ABORTED", { message: `${command} was cancelled.` }));
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+    });
+    try {
+      return await Promise.race([work, guard]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      work.catch(() => undefined);
+    }
+  }
+
+  /** A usable client, reconnecting (and re-selecting) when the old one died. */
+  private async ready(): Promise<ImapFlow> {
+    this.throwIfAborted();
+    if (this.client?.usable) return this.client;
+    const folder = this.selected;
+    const client = await this.connect();
+    if (folder !== undefined) {
+      await this.withTimeout("SELECT", client.mailboxOpen(folder)).catch((error) => {
+        throw this.classify(error, "SELECT");
+      });
+      this.selected = folder;
+    }
+    return client;
+  }
+
+  /**
+   * Run one command with the timeout; on a dropped connection reconnect once
+   * and try again (every command used here is idempotent by UID).
+   */
+  private async run<T>(command: string, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.ready();
+      try {
+        return await this.withTimeout(command, fn(client));
+      } catch (error) {
+        const classified = this.classify(error, command);
+        if (attempt === 0 && classified.code === "CONNECTION_CLOSED" && !this.options.signal?.aborted && !this.closed) continue;
+        throw classified;
+      }
+    }
+  }
+
+  /** Every folder on the server. */
+  async listFolders(): Promise<ImapFolder[]> {
+    const list = await this.run("LIST", (c) => c.list());
+    return list.map((entry) => ({
+      path: entry.path,
+      name: entry.name,
+      delimiter: entry.delimiter,
+      specialUse: entry.specialUse ?? null,
+      subscribed: Boolean(entry.subscribed),
+    }));
+  }
+
+  /** Select a folder (read-write). Missing folder → IMAP_FOLDER_NOT_FOUND. */
+  async select(folder: string): Promise<ImapFolderStatus> {
+    const mailbox = await this.run("SELECT", async (c) => {
+      try {
+        return await c.mailboxOpen(folder);
+      } catch (error) {
+        const e = error as { responseText?: string; serverResponseCode?: string };
+        if (e.serverResponseCode === "NONEXISTENT" || /exist/i.test(e.responseText ?? "")) {
+          throw new InboundError("IMAP_FOLDER_NOT_FOUND", {
+            message: `The folder "${folder}" does not exist on ${this.options.host}; list folders with \`inbound folders NAME\`.`,
+            cause: error,
+            details: { folder },
+          });
+        }
+        throw error;
+      }
+    });
+    this.selected = folder;
+    return { folder, uidValidity: String(mailbox.uidValidity), exists: mailbox.exists, uidNext: mailbox.uidNext };
+  }
+
+  /** Every UID in the selected folder, ascending. */
+  async searchAll(): Promise<number[]> {
+    const uids = await this.run("UID SEARCH", (c) => c.search({ all: true }, { uid: true }));
+    if (!Array.isArray(uids)) return [];
+    return uids.sort((a, b) => a - b);
+  }
+
+  /** Size, dates, flags and Message-ID of the given UIDs, without their bodies. */
+  async fetchMeta(uids: readonly number[]): Promise<ImapMessageMeta[]> {
+    if (uids.length === 0) return [];
+    return this.run("UID FETCH", async (c) => {
+      const out: ImapMessageMeta[] = [];
+      for await (const message of c.fetch(uidSet(uids), { uid: true, size: true, internalDate: true, flags: true, envelope: true }, { uid: true })) {
+        out.push(this.meta(message));
+      }
+      return out;
+    });
+  }
+
+  private meta(message: FetchMessageObject): ImapMessageMeta {
+    return {
+      uid: message.uid,
+      size: message.size ?? 0,
+      internalDate: toDate(message.internalDate),
+      flags: message.flags ? [...message.flags] : [],
+      messageId: message.envelope?.messageId ?? null,
+      date: toDate(message.envelope?.date),
+    };
+  }
+
+  /**
+   * Fetch the raw bytes of `uids` in ascending order, handing each to
+   * `onMessage` as a stream. Messages up to 4 MB come in one pipelined FETCH;
+   * larger ones are streamed in 1 MB partial fetches after it, so memory stays
+   * flat whatever the message size.
+   */
+  async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>): Promise<void> {
+    if (uids.length === 0) return;
+    const metas = await this.fetchMeta(uids);
+    const small = metas.filter((m) => m.size <= INLINE_FETCH_LIMIT).map((m) => m.uid);
+    const large = metas.filter((m) => m.size > INLINE_FETCH_LIMIT);
+    const byUid = new Map(metas.map((m) => [m.uid, m]));
+    if (small.length > 0) {
+      // The callback only writes to disk: no IMAP command is issued inside this loop.
+      await this.runStreaming("UID FETCH BODY.PEEK[]", async (c, touch) => {
+        for await (const message of c.fetch(uidSet(small), { uid: true, source: true }, { uid: true })) {
+          touch();
+          const meta = byUid.get(message.uid);
+          if (!meta || !message.source) continue;
+          await onMessage(meta, message.source);
+          touch();
+        }
+      });
+    }
+    for (const meta of large) {
+      await this.runStreaming("UID FETCH BODY.PEEK[] (partial)", async (c, touch) => {
+        const download = await c.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
+        if (!download.content) return;
+        download.content.on("data", touch);
+        await onMessage(meta, download.content);
+      });
+    }
+  }
+
+  /**
+   * Like run(), but the timeout is for inactivity: long transfers are fine as
+   * long as bytes keep arriving (`touch` resets the clock).
+   */
+  private async runStreaming(command: string, fn: (client: ImapFlow, touch: () => void) => Promise<void>): Promise<void> {
+    const client = await this.ready();
+    const { timeoutMs } = this.options;
+    let last = Date.now();
+    const touch = () => {
+      last = Date.now();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const guard = new Promise<never>((_, reject) => {
+      const check = () => {
+        if (Date.now() - last >= timeoutMs) {
+          client.close();
+          reject(new InboundError("CONNECTION_TIMEOUT", {
+            message: `${this.options.host}:${this.options.port} sent nothing for ${timeoutMs} ms during ${command}; check the server or raise the account's timeout.`,
+            retryable: true,
+            details: { command, timeoutMs },
+          }));
+          return;
+        }
+        timer = setTimeout(check, Math.max(50, timeoutMs - (Date.now() - last)));
+      };
+      timer = setTimeout(check, timeoutMs);
+    });
+    const work = fn(client, touch);
+    try {
+      await Promise.race([work, guard]);
+    } catch (error) {
+      throw this.classify(error, command);
+    } finally {
+      clearTimeout(timer);
+      work.catch(() => undefined);
+    }
+  }
+
+  /** Add flags (e.g. `\Seen`) to the given UIDs. */
+  async addFlags(uids: readonly number[], flags: string[]): Promise<void> {
+    if (uids.length === 0) return;
+    await this.run("UID STORE", async (c) => {
+      const ok = await c.messageFlagsAdd(uidSet(uids), flags, { uid: true });
+      if (!ok) throw new InboundError("IMAP_COMMAND_FAILED", { message: "The server refused to set flags.", details: { command: "UID STORE" } });
+    });
+  }
+
+  /** Delete and expunge the given UIDs (UID EXPUNGE when the server has UIDPLUS). */
+  async deleteMessages(uids: readonly number[]): Promise<void> {
+    if (uids.length === 0) return;
+    await this.run("UID STORE \\Deleted + EXPUNGE", async (c) => {
+      const ok = await c.messageDelete(uidSet(uids), { uid: true });
+      if (!ok) throw new InboundError("IMAP_COMMAND_FAILED", { message: "The server refused to delete the messages.", details: { command: "EXPUNGE" } });
+    });
+  }
+
+  /** Move the given UIDs to `folder`, creating it when it does not exist. */
+  async moveMessages(uids: readonly number[], folder: string): Promise<void> {
+    if (uids.length === 0) return;
+    await this.ensureFolder(folder);
+    await this.run("UID MOVE", async (c) => {
+      const result = await c.messageMove(uidSet(uids), folder, { uid: true });
+      if (!result) throw new InboundError("IMAP_COMMAND_FAILED", { message: `The server refused to move messages to "${folder}".`, details: { command: "UID MOVE", folder } });
+    });
+  }
+
+  /** Create `folder` unless it exists. */
+  async ensureFolder(folder: string): Promise<void> {
+    const folders = await this.listFolders();
+    if (folders.some((f) => f.path === folder)) return;
+    await this.run("CREATE", (c) => c.mailboxCreate(folder));
+  }
+
+  /** Log out politely; falls back to closing the socket. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    if (client.usable) {
+      await Promise.race([client.logout().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    }
+    client.close();
+  }
+}
+
+/** Open an authenticated IMAP session. See {@link ImapSession}. */
+export function openImapSession(options: ImapSessionOptions): Promise<ImapSession> {
+  return ImapSession.open(options);
+}
