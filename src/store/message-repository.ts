@@ -1,0 +1,455 @@
+import { sql, type Selectable } from "kysely";
+import { InboundError } from "../core/inbound-error.js";
+import { newId } from "../core/ids.js";
+import { atomically, type Executor } from "./executor.js";
+import type { AttachmentsTable, MessagesTable, MessageStatus } from "./schema.js";
+import { imapSourceKeyPrefix, POP3_SOURCE_KEY_PREFIX } from "./source-key.js";
+import { toTimestamp, toTimestampOrNull } from "./timestamp.js";
+
+/** A mailbox address as parsed from a header. */
+export interface Address {
+  name: string;
+  address: string;
+}
+
+/** One header field as it appeared, in order: `key` lower-cased, `line` the full unfolded header line. */
+export interface HeaderLine {
+  key: string;
+  line: string;
+}
+
+/** A message just taken off the server, its raw bytes already in the blob store. */
+export interface TakenMessage {
+  accountId: string;
+  /** From `sourceKey(...)`; the identity that makes a second take a no-op. */
+  sourceKey: string;
+  /** IMAP folder; `null` for POP3. */
+  folder: string | null;
+  uidValidity: string | number | bigint | null;
+  uid: number | null;
+  uidl: string | null;
+  rawSha256: string;
+  size: number;
+  internalDate: Date | string | null;
+  flags: string[];
+  messageIdHeader: string | null;
+  sentDate: Date | string | null;
+  subject?: string | null;
+}
+
+/** What the MIME parser extracted. With `parseError` set the message is marked failed but what was parsed is kept. */
+export interface ParsedMessage {
+  /** Overrides the envelope's Message-ID when given. */
+  messageIdHeader?: string | null;
+  /** Overrides the envelope's date when given. */
+  sentDate?: Date | string | null;
+  subject: string | null;
+  from: Address[];
+  to: Address[];
+  cc: Address[];
+  bcc: Address[];
+  replyTo: Address[];
+  headers: HeaderLine[];
+  textBody: string | null;
+  htmlBody: string | null;
+  sanitizedHtml: string | null;
+  parseError?: string | null;
+}
+
+/** One attachment to record; its bytes are already in the blob store under `sha256`. */
+export interface AttachmentInput {
+  filename: string | null;
+  contentType: string;
+  size: number;
+  contentId: string | null;
+  disposition: "inline" | "attachment";
+  sha256: string;
+}
+
+/** A stored attachment. */
+export interface AttachmentRecord extends AttachmentInput {
+  id: string;
+  messageId: string;
+  position: number;
+  createdAt: string;
+}
+
+/** A stored message without its bodies and headers, as listed. */
+export interface MessageSummary {
+  id: string;
+  accountId: string;
+  folder: string | null;
+  uidValidity: string | null;
+  uid: number | null;
+  uidl: string | null;
+  rawSha256: string;
+  size: number;
+  internalDate: string | null;
+  flags: string[];
+  messageIdHeader: string | null;
+  sentDate: string | null;
+  subject: string | null;
+  from: Address[] | null;
+  to: Address[] | null;
+  status: MessageStatus;
+  parseError: string | null;
+  storedAt: string;
+  processedAt: string | null;
+}
+
+/** A stored message with everything parsed from it (`null` fields until parsed). */
+export interface MessageRecord extends MessageSummary {
+  cc: Address[] | null;
+  bcc: Address[] | null;
+  replyTo: Address[] | null;
+  headers: HeaderLine[] | null;
+  textBody: string | null;
+  htmlBody: string | null;
+  sanitizedHtml: string | null;
+}
+
+/** A message waiting for the parser. */
+export interface PendingMessage {
+  id: string;
+  accountId: string;
+  rawSha256: string;
+  size: number;
+}
+
+/** A result page; `nextCursor` is `null` on the last page. */
+export interface MessagePage {
+  items: MessageSummary[];
+  nextCursor: string | null;
+}
+
+/** Options for {@link MessageRepository.list}. */
+export interface ListMessagesOptions {
+  accountId?: string;
+  /** 1..500, default 50. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string | null;
+}
+
+/** Whether an already stored message matches one seen under a new UIDVALIDITY. Not finding one is a normal answer. */
+export type ResyncMatch = { found: true; messageId: string } | { found: false };
+
+/** Outcome of {@link MessageRepository.insertTaken}. */
+export interface InsertTakenResult {
+  /** Ids of the new message rows, in input order. */
+  inserted: string[];
+  /** How many rows named a source key that was already stored (nothing inserted for them). */
+  duplicates: number;
+}
+
+/** Stored messages, their identity ledger and attachments. */
+export interface MessageRepository {
+  /** UIDs already stored for one folder under one UIDVALIDITY, so a fetch plan can skip them. */
+  storedImapUids(accountId: string, folder: string, uidValidity: string | number | bigint, executor?: Executor): Promise<Set<number>>;
+  /** POP3 UIDLs already stored for the account. */
+  storedUidls(accountId: string, executor?: Executor): Promise<Set<string>>;
+  /**
+   * Store each message and its source row; a source key already in the ledger
+   * (also one committed meanwhile by a concurrent writer) stores nothing and
+   * counts as a duplicate. Atomic: runs in `trx` or its own transaction.
+   */
+  insertTaken(trx: Executor, rows: readonly TakenMessage[]): Promise<InsertTakenResult>;
+  /**
+   * After a UIDVALIDITY reset: the stored message in this account and folder
+   * with the same Message-ID, size and date, if any. A message without a
+   * Message-ID never matches (too weak to call it the same message).
+   */
+  findResyncMatch(accountId: string, folder: string | null, probe: { messageIdHeader: string | null; size: number; sentDate: Date | string | null }, executor?: Executor): Promise<ResyncMatch>;
+  /** Point another source key at an existing message. `linked: false` when the key was already in the ledger. */
+  linkSource(trx: Executor, accountId: string, sourceKey: string, messageId: string): Promise<{ linked: boolean }>;
+  /** Oldest first: messages still waiting for the parser. */
+  pendingForProcessing(limit: number, accountId?: string, executor?: Executor): Promise<PendingMessage[]>;
+  /** Record the parse result and replace the message's attachments. Throws MESSAGE_NOT_FOUND. */
+  saveParsed(trx: Executor, messageId: string, parsed: ParsedMessage, attachments: readonly AttachmentInput[]): Promise<void>;
+  /** Newest first, paged by cursor. */
+  list(options?: ListMessagesOptions, executor?: Executor): Promise<MessagePage>;
+  /** Throws MESSAGE_NOT_FOUND. */
+  get(id: string, executor?: Executor): Promise<MessageRecord>;
+  /** The message's attachments in order; empty for an unknown message. */
+  attachments(messageId: string, executor?: Executor): Promise<AttachmentRecord[]>;
+  /** Throws ATTACHMENT_NOT_FOUND. */
+  getAttachment(id: string, executor?: Executor): Promise<AttachmentRecord>;
+  countByAccount(accountId: string, executor?: Executor): Promise<number>;
+}
+
+const SUMMARY_COLUMNS = [
+  "id", "account_id", "folder", "uid_validity", "uid", "uidl", "raw_sha256", "size", "internal_date", "flags_json",
+  "message_id_header", "sent_date", "subject", "from_json", "to_json", "status", "parse_error", "stored_at", "processed_at",
+] as const;
+
+type SummaryRow = Pick<Selectable<MessagesTable>, (typeof SUMMARY_COLUMNS)[number]>;
+
+function json<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function toSummary(row: SummaryRow): MessageSummary {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    folder: row.folder,
+    uidValidity: row.uid_validity,
+    uid: row.uid,
+    uidl: row.uidl,
+    rawSha256: row.raw_sha256,
+    size: row.size,
+    internalDate: row.internal_date,
+    flags: JSON.parse(row.flags_json) as string[],
+    messageIdHeader: row.message_id_header,
+    sentDate: row.sent_date,
+    subject: row.subject,
+    from: json<Address[]>(row.from_json),
+    to: json<Address[]>(row.to_json),
+    status: row.status,
+    parseError: row.parse_error,
+    storedAt: row.stored_at,
+    processedAt: row.processed_at,
+  };
+}
+
+function toRecord(row: Selectable<MessagesTable>): MessageRecord {
+  return {
+    ...toSummary(row),
+    cc: json<Address[]>(row.cc_json),
+    bcc: json<Address[]>(row.bcc_json),
+    replyTo: json<Address[]>(row.reply_to_json),
+    headers: json<HeaderLine[]>(row.headers_json),
+    textBody: row.text_body,
+    htmlBody: row.html_body,
+    sanitizedHtml: row.sanitized_html,
+  };
+}
+
+function toAttachment(row: Selectable<AttachmentsTable>): AttachmentRecord {
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    position: row.position,
+    filename: row.filename,
+    contentType: row.content_type,
+    size: row.size,
+    contentId: row.content_id,
+    disposition: row.disposition,
+    sha256: row.sha256,
+    createdAt: row.created_at,
+  };
+}
+
+async function sourceKeysWithPrefix(ex: Executor, accountId: string, prefix: string): Promise<string[]> {
+  // substr() rather than LIKE: folder names may hold '%' and '_', and substr reads the same on both dialects.
+  const rows = await ex
+    .selectFrom("message_sources")
+    .select("source_key")
+    .where("account_id", "=", accountId)
+    .where(sql<string>`substr(source_key, 1, ${sql.lit(prefix.length)})`, "=", prefix)
+    .execute();
+  return rows.map((r) => r.source_key.slice(prefix.length));
+}
+
+/**
+ * The message repository over `db`.
+ *
+ * @example
+ * ```ts
+ * const messages = createMessageRepository(db);
+ * const { inserted, duplicates } = await db.transaction().execute((trx) => messages.insertTaken(trx, taken));
+ * ```
+ */
+export function createMessageRepository(db: Executor): MessageRepository {
+  return {
+    async storedImapUids(accountId, folder, uidValidity, ex = db) {
+      const rest = await sourceKeysWithPrefix(ex, accountId, imapSourceKeyPrefix(folder, uidValidity));
+      return new Set(rest.map(Number));
+    },
+
+    async storedUidls(accountId, ex = db) {
+      return new Set(await sourceKeysWithPrefix(ex, accountId, POP3_SOURCE_KEY_PREFIX));
+    },
+
+    async insertTaken(trx, rows) {
+      return atomically(trx, async (t) => {
+        const inserted: string[] = [];
+        let duplicates = 0;
+        for (const row of rows) {
+          const known = await t
+            .selectFrom("message_sources")
+            .select("message_id")
+            .where("account_id", "=", row.accountId)
+            .where("source_key", "=", row.sourceKey)
+            .executeTakeFirst();
+          if (known !== undefined) {
+            duplicates++;
+            continue;
+          }
+          const now = toTimestamp();
+          const id = newId();
+          await t
+            .insertInto("messages")
+            .values({
+              id,
+              account_id: row.accountId,
+              folder: row.folder,
+              uid_validity: row.uidValidity === null ? null : String(row.uidValidity),
+              uid: row.uid,
+              uidl: row.uidl,
+              raw_sha256: row.rawSha256,
+              size: row.size,
+              internal_date: toTimestampOrNull(row.internalDate),
+              flags_json: JSON.stringify(row.flags),
+              message_id_header: row.messageIdHeader,
+              sent_date: toTimestampOrNull(row.sentDate),
+              subject: row.subject ?? null,
+              from_json: null, to_json: null, cc_json: null, bcc_json: null, reply_to_json: null, headers_json: null,
+              text_body: null, html_body: null, sanitized_html: null,
+              status: "pending",
+              parse_error: null,
+              stored_at: now,
+              processed_at: null,
+            })
+            .execute();
+          // The ledger row decides. On PostgreSQL a concurrent writer's uncommitted row with the
+          // same key makes this wait for its commit, then do nothing; our message row then goes.
+          const claimed = await t
+            .insertInto("message_sources")
+            .values({ account_id: row.accountId, source_key: row.sourceKey, message_id: id, created_at: now })
+            .onConflict((oc) => oc.columns(["account_id", "source_key"]).doNothing())
+            .returning("message_id")
+            .executeTakeFirst();
+          if (claimed === undefined) {
+            await t.deleteFrom("messages").where("id", "=", id).execute();
+            duplicates++;
+          } else {
+            inserted.push(id);
+          }
+        }
+        return { inserted, duplicates };
+      });
+    },
+
+    async findResyncMatch(accountId, folder, probe, ex = db) {
+      if (probe.messageIdHeader === null || probe.messageIdHeader === "") return { found: false };
+      const sentDate = toTimestampOrNull(probe.sentDate);
+      let query = ex
+        .selectFrom("messages")
+        .select("id")
+        .where("account_id", "=", accountId)
+        .where("message_id_header", "=", probe.messageIdHeader)
+        .where("size", "=", probe.size);
+      query = folder === null ? query.where("folder", "is", null) : query.where("folder", "=", folder);
+      query = sentDate === null ? query.where("sent_date", "is", null) : query.where("sent_date", "=", sentDate);
+      const row = await query.orderBy("id").limit(1).executeTakeFirst();
+      return row === undefined ? { found: false } : { found: true, messageId: row.id };
+    },
+
+    async linkSource(trx, accountId, key, messageId) {
+      const row = await trx
+        .insertInto("message_sources")
+        .values({ account_id: accountId, source_key: key, message_id: messageId, created_at: toTimestamp() })
+        .onConflict((oc) => oc.columns(["account_id", "source_key"]).doNothing())
+        .returning("message_id")
+        .executeTakeFirst();
+      return { linked: row !== undefined };
+    },
+
+    async pendingForProcessing(limit, accountId, ex = db) {
+      let query = ex.selectFrom("messages").select(["id", "account_id", "raw_sha256", "size"]).where("status", "=", "pending");
+      if (accountId !== undefined) query = query.where("account_id", "=", accountId);
+      const rows = await query.orderBy("id").limit(limit).execute();
+      return rows.map((r) => ({ id: r.id, accountId: r.account_id, rawSha256: r.raw_sha256, size: r.size }));
+    },
+
+    async saveParsed(trx, messageId, parsed, attachments) {
+      await atomically(trx, async (t) => {
+        const now = toTimestamp();
+        const failed = parsed.parseError !== undefined && parsed.parseError !== null;
+        const result = await t
+          .updateTable("messages")
+          .set({
+            ...(parsed.messageIdHeader === undefined ? {} : { message_id_header: parsed.messageIdHeader }),
+            ...(parsed.sentDate === undefined ? {} : { sent_date: toTimestampOrNull(parsed.sentDate) }),
+            subject: parsed.subject,
+            from_json: JSON.stringify(parsed.from),
+            to_json: JSON.stringify(parsed.to),
+            cc_json: JSON.stringify(parsed.cc),
+            bcc_json: JSON.stringify(parsed.bcc),
+            reply_to_json: JSON.stringify(parsed.replyTo),
+            headers_json: JSON.stringify(parsed.headers),
+            text_body: parsed.textBody,
+            html_body: parsed.htmlBody,
+            sanitized_html: parsed.sanitizedHtml,
+            status: failed ? "failed" : "parsed",
+            parse_error: failed ? parsed.parseError! : null,
+            processed_at: now,
+          })
+          .where("id", "=", messageId)
+          .executeTakeFirst();
+        if (result.numUpdatedRows === 0n) {
+          throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${messageId}".` });
+        }
+        // Re-parsing replaces the attachment list rather than appending to it.
+        await t.deleteFrom("attachments").where("message_id", "=", messageId).execute();
+        if (attachments.length > 0) {
+          await t
+            .insertInto("attachments")
+            .values(
+              attachments.map((a, position) => ({
+                id: newId(),
+                message_id: messageId,
+                position,
+                filename: a.filename,
+                content_type: a.contentType,
+                size: a.size,
+                content_id: a.contentId,
+                disposition: a.disposition,
+                sha256: a.sha256,
+                created_at: now,
+              })),
+            )
+            .execute();
+        }
+      });
+    },
+
+    async list(options = {}, ex = db) {
+      const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 1), 500);
+      let query = ex.selectFrom("messages").select(SUMMARY_COLUMNS);
+      if (options.accountId !== undefined) query = query.where("account_id", "=", options.accountId);
+      // Ids are UUIDv7, so id order is storage order and the last id is a stable cursor.
+      if (options.cursor) query = query.where("id", "<", options.cursor);
+      const rows = await query.orderBy("id", "desc").limit(limit + 1).execute();
+      const page = rows.slice(0, limit);
+      return { items: page.map(toSummary), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+    },
+
+    async get(id, ex = db) {
+      const row = await ex.selectFrom("messages").selectAll().where("id", "=", id).executeTakeFirst();
+      if (row === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
+      return toRecord(row);
+    },
+
+    async attachments(messageId, ex = db) {
+      const rows = await ex.selectFrom("attachments").selectAll().where("message_id", "=", messageId).orderBy("position").execute();
+      return rows.map(toAttachment);
+    },
+
+    async getAttachment(id, ex = db) {
+      const row = await ex.selectFrom("attachments").selectAll().where("id", "=", id).executeTakeFirst();
+      if (row === undefined) throw new InboundError("ATTACHMENT_NOT_FOUND", { message: `No stored attachment has the id "${id}".` });
+      return toAttachment(row);
+    },
+
+    async countByAccount(accountId, ex = db) {
+      const row = await ex
+        .selectFrom("messages")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("account_id", "=", accountId)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}

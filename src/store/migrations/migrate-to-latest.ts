@@ -1,0 +1,26 @@
+import { Migrator, type Kysely } from "kysely";
+import { InboundError } from "../../core/inbound-error.js";
+import { createMigrationProvider } from "./migration-provider.js";
+
+/**
+ * Bring the database schema up to date. Safe to run from several processes
+ * at once: Kysely takes a migration lock (an advisory lock on PostgreSQL).
+ * Throws STORE_FAILED naming the migration that failed.
+ *
+ * @example
+ * ```ts
+ * const applied = await migrateToLatest(db); // ["0001-initial"] on a new database, [] after
+ * ```
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: createMigrationProvider() });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results.find((r) => r.status === "Error")?.migrationName ?? "(before any migration)";
+    throw new InboundError("STORE_FAILED", {
+      message: `Database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`,
+      cause: error,
+    });
+  }
+  return results.filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

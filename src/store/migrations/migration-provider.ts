@@ -1,0 +1,24 @@
+import type { Migration, MigrationProvider } from "kysely";
+import { initialMigration } from "./0001-initial.js";
+
+/*
+ * Migrations are listed here rather than read from a folder so they ship
+ * inside the compiled package and run the same from tests, `dist/` and a
+ * bundler. Names sort in application order; never rename or edit a released one.
+ */
+const MIGRATIONS: Record<string, Migration> = {
+  "0001-initial": initialMigration,
+};
+
+/**
+ * The static list of Inbound's migrations for Kysely's `Migrator`.
+ *
+ * @example
+ * ```ts
+ * const migrator = new Migrator({ db, provider: createMigrationProvider() });
+ * await migrator.migrateToLatest();
+ * ```
+ */
+export function createMigrationProvider(): MigrationProvider {
+  return { getMigrations: async () => ({ ...MIGRATIONS }) };
+}

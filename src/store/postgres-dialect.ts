@@ -1,0 +1,48 @@
+import pg from "pg";
+import { PostgresDialect } from "kysely";
+import type { StoreDialect } from "./store-dialect.js";
+
+/** Options for {@link createPostgresDialect}. */
+export interface PostgresDialectOptions {
+  /** A `postgres://` or `postgresql://` connection URL; query parameters such as `options=-c search_path=x` pass through. */
+  url: string;
+  /** Most connections the pool opens. Default 10. */
+  maxConnections?: number;
+}
+
+const INT8_OID = 20;
+
+/*
+ * int8 (bigint, count(*)) comes back from pg as a string by default. Our int8
+ * columns hold sizes and IMAP UIDs, far below 2^53, so numbers are exact.
+ * The parser is set on this pool only, not on pg's global type registry.
+ */
+const types = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8_OID && format !== "binary") return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as "text");
+  },
+};
+
+/**
+ * The scale-out store: a pg connection pool against one PostgreSQL database.
+ *
+ * @example
+ * ```ts
+ * const dialect = createPostgresDialect({ url: "postgres://inbound@db:5432/inbound" });
+ * ```
+ */
+export function createPostgresDialect(options: PostgresDialectOptions): StoreDialect {
+  return {
+    name: "postgres",
+    concurrentWriters: true,
+    createKyselyDialect() {
+      return new PostgresDialect({
+        pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types }),
+      });
+    },
+    isUniqueViolation(error) {
+      return (error as { code?: unknown } | null)?.code === "23505";
+    },
+  };
+}

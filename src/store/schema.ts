@@ -1,0 +1,133 @@
+import type { ColumnType } from "kysely";
+
+/*
+ * Conventions, the same on SQLite and PostgreSQL:
+ * - ids are text UUIDv7 from `newId()`, so ordering by id orders by creation time;
+ * - timestamps are ISO-8601 text in UTC with milliseconds (`2025-01-31T12:00:00.000Z`),
+ *   which sort as text and read the same in both databases;
+ * - JSON is stored as text in `*_json` columns and parsed by the repositories;
+ * - sizes and UIDs are 64-bit integers (an IMAP UID can exceed 2^31), read back as numbers.
+ */
+
+/** Lifecycle state of an account, as shown to users. */
+export type AccountState = "idle" | "running" | "watching" | "backoff" | "error" | "disabled" | (string & {});
+
+/** `accounts`: one mailbox Inbound takes mail from. */
+export interface AccountsTable {
+  id: string;
+  name: string;
+  protocol: string;
+  settings_json: string;
+  password_enc: string;
+  state: ColumnType<string, string | undefined, string>;
+  state_detail: string | null;
+  last_run_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Parse state of a stored message. */
+export type MessageStatus = "pending" | "parsed" | "failed";
+
+/** `messages`: one stored message, whatever number of sources point at it. */
+export interface MessagesTable {
+  id: string;
+  account_id: string;
+  folder: string | null;
+  uid_validity: string | null;
+  uid: number | null;
+  uidl: string | null;
+  raw_sha256: string;
+  size: number;
+  internal_date: string | null;
+  flags_json: string;
+  message_id_header: string | null;
+  sent_date: string | null;
+  subject: string | null;
+  from_json: string | null;
+  to_json: string | null;
+  cc_json: string | null;
+  bcc_json: string | null;
+  reply_to_json: string | null;
+  headers_json: string | null;
+  text_body: string | null;
+  html_body: string | null;
+  sanitized_html: string | null;
+  status: MessageStatus;
+  parse_error: string | null;
+  stored_at: string;
+  processed_at: string | null;
+}
+
+/** `message_sources`: the identity ledger; UNIQUE(account_id, source_key) is what makes "never twice" hold. */
+export interface MessageSourcesTable {
+  account_id: string;
+  source_key: string;
+  message_id: string;
+  created_at: string;
+}
+
+/** `checkpoints`: the highest UID stored per (account, folder) under one UIDVALIDITY. */
+export interface CheckpointsTable {
+  account_id: string;
+  folder: string;
+  uid_validity: string;
+  last_uid: number;
+  updated_at: string;
+}
+
+/** `attachments`: one attachment of a parsed message; bytes live in the blob store under `sha256`. */
+export interface AttachmentsTable {
+  id: string;
+  message_id: string;
+  position: number;
+  filename: string | null;
+  content_type: string;
+  size: number;
+  content_id: string | null;
+  disposition: "inline" | "attachment";
+  sha256: string;
+  created_at: string;
+}
+
+/** Severity of an event. */
+export type EventLevel = "info" | "warn" | "error";
+
+/** `events`: the per-account log (state changes, errors, `mailbox.reset`). */
+export interface EventsTable {
+  id: string;
+  account_id: string | null;
+  type: string;
+  level: EventLevel;
+  message: string;
+  data_json: string;
+  created_at: string;
+}
+
+/** `outbox`: events for handlers and webhooks, written in the same transaction as what they report. */
+export interface OutboxTable {
+  id: string;
+  account_id: string | null;
+  type: string;
+  payload_json: string;
+  created_at: string;
+}
+
+/**
+ * The whole database as Kysely sees it.
+ *
+ * @example
+ * ```ts
+ * const rows = await db.selectFrom("accounts").select(["id", "name"]).execute();
+ * ```
+ */
+export interface Schema {
+  accounts: AccountsTable;
+  messages: MessagesTable;
+  message_sources: MessageSourcesTable;
+  checkpoints: CheckpointsTable;
+  attachments: AttachmentsTable;
+  events: EventsTable;
+  outbox: OutboxTable;
+}

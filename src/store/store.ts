@@ -1,0 +1,57 @@
+import { join } from "node:path";
+import type { Transaction } from "kysely";
+import { createAccountRepository, type AccountRepository } from "./account-repository.js";
+import { createBlobStore, type BlobStore } from "./blob-store.js";
+import { createCheckpointRepository, type CheckpointRepository } from "./checkpoint-repository.js";
+import { openDatabase, type Database, type OpenDatabaseOptions } from "./database.js";
+import { createEventRepository, type EventRepository } from "./event-repository.js";
+import { createMessageRepository, type MessageRepository } from "./message-repository.js";
+import type { Schema } from "./schema.js";
+
+/** Options for {@link createStore}: the database URL (absent = SQLite) and the data directory (SQLite file, blobs). */
+export type StoreOptions = OpenDatabaseOptions;
+
+/** Everything persistent: the database, its repositories and the blob store. */
+export interface Store {
+  database: Database;
+  accounts: AccountRepository;
+  messages: MessageRepository;
+  checkpoints: CheckpointRepository;
+  events: EventRepository;
+  blobs: BlobStore;
+  /**
+   * Run `fn` in one database transaction: committed if it resolves, rolled
+   * back if it throws. Pass `trx` to every repository call inside.
+   */
+  transaction<T>(fn: (trx: Transaction<Schema>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * Open the store: database (migrated) plus blobs under `<dataDir>/blobs`.
+ *
+ * @example
+ * ```ts
+ * const store = await createStore({ databaseUrl: process.env.DATABASE_URL, dataDir: "/var/lib/inbound" });
+ * try {
+ *   await store.transaction(async (trx) => {
+ *     await store.messages.insertTaken(trx, taken);
+ *     await store.checkpoints.advance(trx, accountId, "INBOX", uidValidity, lastUid);
+ *   });
+ * } finally { await store.close(); }
+ * ```
+ */
+export async function createStore(options: StoreOptions): Promise<Store> {
+  const database = await openDatabase(options);
+  const { db } = database;
+  return {
+    database,
+    accounts: createAccountRepository(db),
+    messages: createMessageRepository(db),
+    checkpoints: createCheckpointRepository(db),
+    events: createEventRepository(db),
+    blobs: createBlobStore(join(options.dataDir, "blobs")),
+    transaction: (fn) => db.transaction().execute(fn),
+    close: () => database.close(),
+  };
+}

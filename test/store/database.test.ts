@@ -1,0 +1,93 @@
+import { sql } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { isInboundError } from "../../src/core/inbound-error.js";
+import { openDatabase, selectDialect } from "../../src/store/database.js";
+import { migrateToLatest } from "../../src/store/migrations/migrate-to-latest.js";
+import { createTestDatabase, DIALECTS, type TestDatabase } from "./test-databases.js";
+
+const TABLES = ["accounts", "attachments", "checkpoints", "events", "message_sources", "messages", "outbox"];
+
+describe.each(DIALECTS)("database on %s", (dialect) => {
+  let target: TestDatabase | undefined;
+  afterEach(async () => {
+    await target?.cleanup();
+    target = undefined;
+  });
+
+  it("applies every migration on open, creating all tables", async () => {
+    target = await createTestDatabase(dialect);
+    const database = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    try {
+      expect(database.dialect).toBe(dialect);
+      const tables = (await database.db.introspection.getTables())
+        .filter((t) => t.schema === target!.pgSchema && !t.name.startsWith("kysely_"))
+        .map((t) => t.name);
+      expect(tables.sort()).toEqual(TABLES);
+      // A second run finds nothing left to apply.
+      expect(await migrateToLatest(database.db)).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("reopens an existing database without re-running migrations and keeps its data", async () => {
+    target = await createTestDatabase(dialect);
+    const first = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    await first.db.insertInto("outbox").values({ id: "x", account_id: null, type: "t", payload_json: "{}", created_at: "2025-01-01T00:00:00.000Z" }).execute();
+    await first.close();
+    const second = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    try {
+      expect(await second.db.selectFrom("outbox").select("id").execute()).toEqual([{ id: "x" }]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("returns 64-bit integer columns and counts as numbers", async () => {
+    target = await createTestDatabase(dialect);
+    const database = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    try {
+      const row = await sql<{ big: number; n: number }>`select cast(4294967295 as bigint) as big, count(*) as n from accounts`.execute(database.db);
+      expect(row.rows[0]).toEqual({ big: 4294967295, n: 0 });
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe("database selection", () => {
+  it("refuses a URL that is neither postgres:// nor absent with DATABASE_URL_INVALID", () => {
+    for (const url of ["mysql://db/inbound", "sqlite:///tmp/x.db", "not a url"]) {
+      expect(() => selectDialect({ databaseUrl: url, dataDir: "/tmp" })).toThrow(expect.objectContaining({ code: "DATABASE_URL_INVALID" }));
+    }
+  });
+
+  it("selects PostgreSQL for postgres:// and postgresql:// and SQLite when absent", () => {
+    expect(selectDialect({ databaseUrl: "postgres://h/db", dataDir: "/tmp" }).name).toBe("postgres");
+    expect(selectDialect({ databaseUrl: "postgresql://h/db", dataDir: "/tmp" }).name).toBe("postgres");
+    expect(selectDialect({ dataDir: "/tmp" }).name).toBe("sqlite");
+    expect(selectDialect({ databaseUrl: "", dataDir: "/tmp" }).name).toBe("sqlite");
+  });
+
+  it("opens SQLite in WAL mode with foreign keys on, creating the data directory", async () => {
+    const target = await createTestDatabase("sqlite");
+    const dataDir = `${target.dataDir}/nested/dir`;
+    const database = await openDatabase({ dataDir });
+    try {
+      const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(database.db);
+      const fk = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(database.db);
+      const busy = await sql<{ timeout: number }>`pragma busy_timeout`.execute(database.db);
+      expect(mode.rows[0].journal_mode).toBe("wal");
+      expect(fk.rows[0].foreign_keys).toBe(1);
+      expect(busy.rows[0].timeout).toBe(5000);
+    } finally {
+      await database.close();
+      await target.cleanup();
+    }
+  });
+
+  it("fails with STORE_FAILED when PostgreSQL cannot be reached", async () => {
+    const error = await openDatabase({ databaseUrl: "postgres://postgres@127.0.0.1:1/none", dataDir: "/tmp" }).catch((e: unknown) => e);
+    expect(isInboundError(error, "STORE_FAILED")).toBe(true);
+  });
+});
