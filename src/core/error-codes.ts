@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   POP3_PROTOCOL_ERROR: "The POP3 server sent a reply that breaks the protocol.",
   PROTOCOL_LIMIT_EXCEEDED: "The server sent a line or literal beyond Inbound's safety limits.",
   STORE_FAILED: "Writing to the database or blob store failed.",
+  BLOB_NOT_FOUND: "A stored raw message or attachment file is missing from the blob store; restore the blobs directory from a backup.",
   DATABASE_URL_INVALID: "DATABASE_URL is not a postgres:// URL or an SQLite path.",
   SECRET_KEY_INVALID: "INBOUND_ENCRYPTION_KEY must be 32 bytes, written as base64 or hex.",
   SECRET_KEY_MISMATCH: "A stored secret was encrypted with a key this process does not have, or the key is wrong; set INBOUND_ENCRYPTION_KEY to the key that encrypted it.",
