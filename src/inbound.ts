@@ -1,0 +1,226 @@
+import { createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { parseAccountSettings, updateAccountSettings, isImapProtocol, type AccountInput, type AccountSettings } from "./core/account-settings.js";
+import { InboundError } from "./core/inbound-error.js";
+import { silentLogger, type Logger } from "./core/logger.js";
+import { loadKeyRing } from "./auth/key-ring.js";
+import { createSecretBox, type SecretBox } from "./auth/secret-box.js";
+import { createParsePool, type ParsePool } from "./mime/parse-pool.js";
+import { openImapSession, type ImapFolder } from "./protocols/imap/imap-session.js";
+import { connectPop3 } from "./protocols/pop3/pop3-client.js";
+import { createMessageProcessor, type MessageProcessor } from "./retrieval/message-processor.js";
+import { retrieveAccount, type RetrievalSummary, type RetrieveOptions } from "./retrieval/retrieve-account.js";
+import { createProcessRunLock, type RunLock } from "./retrieval/run-lock.js";
+import type { AccountRecord } from "./store/account-repository.js";
+import type { AttachmentRecord, ListMessagesOptions, MessagePage, MessageRecord } from "./store/message-repository.js";
+import { createStore, type Store } from "./store/store.js";
+
+/** Options for {@link createInbound}. */
+export interface InboundOptions {
+  /** Holds the SQLite database, blobs and (without INBOUND_ENCRYPTION_KEY) the key file. */
+  dataDir: string;
+  /** `postgres://...` selects PostgreSQL; absent means SQLite in `dataDir`. */
+  databaseUrl?: string;
+  /** Environment to read INBOUND_ENCRYPTION_KEY from; default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  logger?: Logger;
+  /** Parser worker threads; default one per core. */
+  parseWorkers?: number;
+  /** URL template for inline images, `{id}` is the attachment id. */
+  inlineImageUrlTemplate?: string;
+}
+
+/** An account as shown to users: every setting except the password. */
+export type Account = AccountRecord;
+
+/** Result of {@link Inbound.testAccount}: what worked, in plain words. */
+export interface AccountTestResult {
+  ok: true;
+  protocol: AccountSettings["protocol"];
+  /** IMAP: the folders on the server. */
+  folders?: string[];
+  /** Messages in the account's folder (IMAP) or maildrop (POP3). */
+  messages: number;
+  summary: string;
+}
+
+/**
+ * Inbound as a library: accounts, retrieval, stored messages. Starts nothing
+ * until {@link createInbound} is called; `close()` releases the database and
+ * parser threads.
+ *
+ * @example
+ * ```ts
+ * const inbound = await createInbound({ dataDir: "./data" });
+ * try {
+ *   await inbound.addAccount({ name: "support", protocol: "imaps", host: "mail.example.com", username: "support", password: "..." });
+ *   const summary = await inbound.fetch("support");
+ * } finally {
+ *   await inbound.close();
+ * }
+ * ```
+ */
+export interface Inbound {
+  readonly store: Store;
+  addAccount(input: AccountInput): Promise<Account>;
+  listAccounts(): Promise<Account[]>;
+  getAccount(nameOrId: string): Promise<Account>;
+  /** Change some settings; the result is validated as a whole. A `password` in the patch replaces the stored one. */
+  updateAccount(nameOrId: string, patch: Record<string, unknown>): Promise<Account>;
+  removeAccount(nameOrId: string): Promise<void>;
+  /** Connect, authenticate, list folders / count messages. Throws the catalogued error on failure. */
+  testAccount(nameOrId: string, options?: { signal?: AbortSignal }): Promise<AccountTestResult>;
+  listFolders(nameOrId: string): Promise<ImapFolder[]>;
+  fetch(nameOrId: string, options?: RetrieveOptions): Promise<RetrievalSummary>;
+  listMessages(options?: ListMessagesOptions & { account?: string }): Promise<MessagePage>;
+  getMessage(id: string): Promise<MessageRecord & { attachments: AttachmentRecord[] }>;
+  rawMessage(id: string): Promise<Readable>;
+  attachmentContent(id: string): Promise<{ attachment: AttachmentRecord; content: Readable }>;
+  /** Write a message's attachments into `dir`; returns the file paths. */
+  saveAttachments(messageId: string, dir: string): Promise<string[]>;
+  /** Parse messages left pending by an interrupted run. */
+  processPending(): Promise<{ parsed: number; parseErrors: number }>;
+  close(): Promise<void>;
+}
+
+/** Create an {@link Inbound}: opens (and migrates) the store and loads the encryption keys. */
+export async function createInbound(options: InboundOptions): Promise<Inbound> {
+  const log = options.logger ?? silentLogger();
+  const env = options.env ?? process.env;
+  const ring = await loadKeyRing({ env, dataDir: options.dataDir, log: (message) => log.warn(message) });
+  const box: SecretBox = createSecretBox(ring);
+  const store = await createStore({ databaseUrl: options.databaseUrl, dataDir: options.dataDir });
+  let pool: ParsePool | undefined;
+  const parsePool = () => (pool ??= createParsePool({ size: options.parseWorkers }));
+  const processor: MessageProcessor = createMessageProcessor({
+    store,
+    parse: (path, settings) =>
+      parsePool().parse(path, { blobDir: store.blobs.dir, sanitize: settings.sanitize, inlineImages: settings.inlineImages, inlineImageUrlTemplate: options.inlineImageUrlTemplate }),
+    concurrency: Math.max(2, (options.parseWorkers ?? 2) * 2),
+  });
+  const lock: RunLock = createProcessRunLock();
+
+  const password = async (account: Account) => box.open(await store.accounts.getPasswordCiphertext(account.id));
+
+  const inbound: Inbound = {
+    store,
+    async addAccount(input) {
+      const settings = parseAccountSettings(input);
+      const { password: secret, ...rest } = settings;
+      return store.accounts.create(rest, box.seal(secret));
+    },
+    listAccounts: () => store.accounts.list(),
+    getAccount: (nameOrId) => store.accounts.get(nameOrId),
+    async updateAccount(nameOrId, patch) {
+      const current = await store.accounts.get(nameOrId);
+      const secret = typeof patch.password === "string" ? patch.password : await password(current);
+      const { id: _id, state: _s, stateDetail: _sd, lastRunAt: _l, lastError: _le, createdAt: _c, updatedAt: _u, ...settings } = current;
+      const next = updateAccountSettings({ ...settings, password: secret }, patch);
+      const { password: newSecret, ...rest } = next;
+      return store.accounts.update(current.id, rest, "password" in patch ? box.seal(newSecret) : undefined);
+    },
+    async removeAccount(nameOrId) {
+      const account = await store.accounts.get(nameOrId);
+      await store.accounts.remove(account.id);
+    },
+    async testAccount(nameOrId, testOptions = {}) {
+      const account = await store.accounts.get(nameOrId);
+      const secret = await password(account);
+      const common = { host: account.host, port: account.port, security: account.security, tlsVerify: account.tlsVerify, tlsCa: account.tlsCa, username: account.username, password: secret, timeoutMs: account.timeoutMs, signal: testOptions.signal };
+      if (isImapProtocol(account.protocol)) {
+        const session = await openImapSession(common);
+        try {
+          const folders = (await session.listFolders()).map((f) => f.path);
+          const status = await session.select(account.folder);
+          return { ok: true, protocol: account.protocol, folders, messages: status.exists, summary: `Signed in to ${account.host}:${account.port} as ${account.username}; ${folders.length} folder(s); "${account.folder}" holds ${status.exists} message(s).` };
+        } finally {
+          await session.close();
+        }
+      }
+      const client = await connectPop3(common);
+      try {
+        const stat = await client.stat();
+        await client.uidl();
+        await client.quit();
+        return { ok: true, protocol: account.protocol, messages: stat.count, summary: `Signed in to ${account.host}:${account.port} as ${account.username}; the maildrop holds ${stat.count} message(s); UIDL is supported.` };
+      } catch (error) {
+        client.close();
+        throw error;
+      }
+    },
+    async listFolders(nameOrId) {
+      const account = await store.accounts.get(nameOrId);
+      if (!isImapProtocol(account.protocol)) {
+        throw new InboundError("CONFIG_INVALID", { message: `The account "${account.name}" uses POP3, which has no folders.`, details: { fields: [{ field: "protocol", message: "folders need IMAP" }] } });
+      }
+      const session = await openImapSession({ host: account.host, port: account.port, security: account.security, tlsVerify: account.tlsVerify, tlsCa: account.tlsCa, username: account.username, password: await password(account), timeoutMs: account.timeoutMs });
+      try {
+        return await session.listFolders();
+      } finally {
+        await session.close();
+      }
+    },
+    async fetch(nameOrId, fetchOptions) {
+      const account = await store.accounts.get(nameOrId);
+      return retrieveAccount({ store, processor, lock }, account, await password(account), fetchOptions);
+    },
+    async listMessages(listOptions = {}) {
+      const { account, ...rest } = listOptions;
+      const accountId = account ? (await store.accounts.get(account)).id : rest.accountId;
+      return store.messages.list({ ...rest, accountId });
+    },
+    async getMessage(id) {
+      const message = await store.messages.get(id);
+      return { ...message, attachments: await store.messages.attachments(id) };
+    },
+    async rawMessage(id) {
+      const message = await store.messages.get(id);
+      return store.blobs.createReadStream(message.rawSha256);
+    },
+    async attachmentContent(id) {
+      const attachment = await store.messages.getAttachment(id);
+      return { attachment, content: store.blobs.createReadStream(attachment.sha256) };
+    },
+    async saveAttachments(messageId, dir) {
+      await store.messages.get(messageId);
+      const attachments = await store.messages.attachments(messageId);
+      await mkdir(dir, { recursive: true });
+      const used = new Set<string>();
+      const paths: string[] = [];
+      for (const attachment of attachments) {
+        const name = uniqueName(safeFileName(attachment.filename ?? `attachment-${attachment.position + 1}`), used);
+        const target = join(dir, name);
+        await pipeline(store.blobs.createReadStream(attachment.sha256), createWriteStream(target, { flags: "wx" }));
+        paths.push(target);
+      }
+      return paths;
+    },
+    async processPending() {
+      return processor.processPending((id) => store.accounts.get(id));
+    },
+    async close() {
+      await pool?.close();
+      await store.close();
+    },
+  };
+  return inbound;
+}
+
+/** A file name that cannot escape the target directory or hide as a dotfile. */
+function safeFileName(name: string): string {
+  const cleaned = basename(name.replace(/[\\/]/g, "_")).replace(/[\x00-\x1f<>:"|?*]/g, "_").replace(/^\.+/, "_").trim();
+  return cleaned.length > 0 ? cleaned.slice(0, 200) : "attachment";
+}
+
+function uniqueName(name: string, used: Set<string>): string {
+  let candidate = name;
+  for (let n = 2; used.has(candidate); n++) {
+    const dot = name.lastIndexOf(".");
+    candidate = dot > 0 ? `${name.slice(0, dot)} (${n})${name.slice(dot)}` : `${name} (${n})`;
+  }
+  used.add(candidate);
+  return candidate;
+}

@@ -1,0 +1,122 @@
+import { openImapSession, type ImapSession } from "../protocols/imap/imap-session.js";
+import { appendOutbox } from "../store/append-outbox.js";
+import type { TakenMessage } from "../store/message-repository.js";
+import { sourceKey } from "../store/source-key.js";
+import { takeRaw } from "./raw-taker.js";
+import { chunks, type ProtocolRun } from "./retrieve-account.js";
+
+/**
+ * The IMAP half of a retrieval. Plan: every UID in the folder that the ledger
+ * does not hold under the current UIDVALIDITY, ordered by the account's
+ * strategy and cut to its limit (unless it replicates everything). Each batch
+ * is streamed to blobs, committed with the checkpoint, and only then marked
+ * seen, deleted or moved.
+ */
+export async function retrieveImap(run: ProtocolRun): Promise<void> {
+  const { account, store } = run;
+  const session = await openImapSession({
+    host: account.host,
+    port: account.port,
+    security: account.security,
+    tlsVerify: account.tlsVerify,
+    tlsCa: account.tlsCa,
+    username: account.username,
+    password: run.password,
+    timeoutMs: account.timeoutMs,
+    signal: run.signal,
+  });
+  try {
+    run.progress({ phase: "planning" });
+    const folder = account.folder;
+    const status = await session.select(folder);
+    const checkpoint = await store.checkpoints.get(account.id, folder);
+    const uids = await session.searchAll();
+    if (checkpoint && checkpoint.uidValidity !== status.uidValidity) {
+      await resynchronise(run, session, folder, checkpoint.uidValidity, status.uidValidity, uids);
+    }
+    const stored = await store.messages.storedImapUids(account.id, folder, status.uidValidity);
+    // Stored but still on the server: a crash came between commit and after-action. Finish it.
+    if (account.after !== "none") {
+      const leftovers = uids.filter((uid) => stored.has(uid));
+      await afterAction(run, session, leftovers);
+    }
+    let plan = uids.filter((uid) => !stored.has(uid));
+    if (account.strategy === "latest") plan.reverse();
+    if (!account.all) plan = plan.slice(0, account.limit);
+    run.progress({ phase: "taking", total: plan.length });
+
+    for (const batch of chunks(plan, account.batchSize)) {
+      const rows: TakenMessage[] = [];
+      await session.fetchRaw(batch, async (meta, body) => {
+        const raw = await takeRaw(store.blobs, body);
+        run.counters.fetched++;
+        rows.push({
+          accountId: account.id,
+          sourceKey: sourceKey({ protocol: "imap", folder, uidValidity: status.uidValidity, uid: meta.uid }),
+          folder,
+          uidValidity: status.uidValidity,
+          uid: meta.uid,
+          uidl: null,
+          rawSha256: raw.sha256,
+          size: raw.size,
+          internalDate: meta.internalDate,
+          flags: meta.flags,
+          messageIdHeader: raw.headers.messageId ?? meta.messageId,
+          sentDate: raw.headers.date ?? meta.date,
+          subject: raw.headers.subject,
+        });
+      });
+      if (rows.length === 0) continue;
+      const highest = Math.max(...rows.map((r) => r.uid ?? 0));
+      await run.commit(rows, async (trx) => {
+        await store.checkpoints.advance(trx, account.id, folder, status.uidValidity, highest);
+      });
+      // The batch is committed: only now may the server copy change.
+      await afterAction(run, session, rows.map((r) => r.uid as number));
+      run.progress({ taken: run.counters.fetched });
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+async function afterAction(run: ProtocolRun, session: ImapSession, uids: number[]): Promise<void> {
+  if (uids.length === 0) return;
+  const { account } = run;
+  if (account.markSeen) await session.addFlags(uids, ["\\Seen"]);
+  if (account.after === "delete") await session.deleteMessages(uids);
+  else if (account.after === "move" && account.moveTo) await session.moveMessages(uids, account.moveTo);
+  if (account.markSeen || account.after !== "none") run.counters.postActions += uids.length;
+}
+
+/**
+ * The folder's UIDVALIDITY changed: every old UID is meaningless. Match the
+ * messages now on the server to stored ones by Message-ID + size + date and
+ * link them under their new UIDs, so they are neither stored twice nor lost;
+ * whatever does not match is fetched as new.
+ */
+async function resynchronise(run: ProtocolRun, session: ImapSession, folder: string, oldValidity: string, newValidity: string, uids: number[]): Promise<void> {
+  const { account, store } = run;
+  const metas = await session.fetchMeta(uids);
+  let relinked = 0;
+  let highest = 0;
+  await store.transaction(async (trx) => {
+    for (const meta of metas) {
+      const match = await store.messages.findResyncMatch(account.id, folder, { messageIdHeader: meta.messageId, size: meta.size, sentDate: meta.date }, trx);
+      if (!match.found) continue;
+      const { linked } = await store.messages.linkSource(trx, account.id, sourceKey({ protocol: "imap", folder, uidValidity: newValidity, uid: meta.uid }), match.messageId);
+      if (linked) relinked++;
+      highest = Math.max(highest, meta.uid);
+    }
+    await store.checkpoints.advance(trx, account.id, folder, newValidity, highest);
+    const data = { folder, oldUidValidity: oldValidity, newUidValidity: newValidity, onServer: metas.length, relinked };
+    await store.events.append(trx, {
+      accountId: account.id,
+      type: "mailbox.reset",
+      level: "warn",
+      message: `UIDVALIDITY of "${folder}" changed from ${oldValidity} to ${newValidity}; ${relinked} of ${metas.length} message(s) matched stored ones, the rest will be fetched.`,
+      data,
+    });
+    await appendOutbox(trx, { accountId: account.id, type: "mailbox.reset", payload: data });
+  });
+}

@@ -1,0 +1,95 @@
+import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
+import type { TakenMessage } from "../store/message-repository.js";
+import { sourceKey } from "../store/source-key.js";
+import { takeRaw } from "./raw-taker.js";
+import { chunks, type ProtocolRun } from "./retrieve-account.js";
+
+/**
+ * The POP3 half of a retrieval. The UIDL ledger is the checkpoint: a message
+ * whose UIDL is stored is never fetched again. Deletions only take effect at
+ * QUIT (RFC 1939 UPDATE state), so after a batch's commit its DELEs are sent
+ * and the session is closed with QUIT before the next batch; a crash before
+ * QUIT rolls the deletions back on the server, which is safe.
+ */
+export async function retrievePop3(run: ProtocolRun): Promise<void> {
+  const { account, store } = run;
+  const connect = () =>
+    connectPop3({
+      host: account.host,
+      port: account.port,
+      security: account.security,
+      tlsVerify: account.tlsVerify,
+      tlsCa: account.tlsCa,
+      username: account.username,
+      password: run.password,
+      timeoutMs: account.timeoutMs,
+      signal: run.signal,
+    });
+  let client: Pop3Client = await connect();
+  try {
+    run.progress({ phase: "planning" });
+    const listing = await client.uidl();
+    const sizes = new Map((await client.list()).map((entry) => [entry.number, entry.size]));
+    const stored = await store.messages.storedUidls(account.id);
+    const deleting = account.after === "delete";
+    // Stored but still on the server (crash between commit and QUIT): delete them now.
+    const leftovers = deleting ? listing.filter((entry) => stored.has(entry.uidl)) : [];
+    let plan = listing.filter((entry) => !stored.has(entry.uidl));
+    if (account.strategy === "latest") plan.reverse();
+    if (!account.all) plan = plan.slice(0, account.limit);
+    run.progress({ phase: "taking", total: plan.length });
+
+    if (leftovers.length > 0) {
+      await client.dele(leftovers.map((entry) => entry.number));
+      run.counters.postActions += leftovers.length;
+    }
+    const batches = chunks(plan, account.batchSize);
+    for (const [index, batch] of batches.entries()) {
+      const byNumber = new Map(batch.map((entry) => [entry.number, entry.uidl]));
+      const rows: TakenMessage[] = [];
+      await client.retrieve(batch.map((entry) => entry.number), async (number, body) => {
+        const raw = await takeRaw(store.blobs, body);
+        const uidl = byNumber.get(number) as string;
+        run.counters.fetched++;
+        rows.push({
+          accountId: account.id,
+          sourceKey: sourceKey({ protocol: "pop3", uidl }),
+          folder: null,
+          uidValidity: null,
+          uid: null,
+          uidl,
+          rawSha256: raw.sha256,
+          size: raw.size ?? sizes.get(number) ?? 0,
+          internalDate: null,
+          flags: [],
+          messageIdHeader: raw.headers.messageId,
+          sentDate: raw.headers.date,
+          subject: raw.headers.subject,
+        });
+      });
+      if (rows.length > 0) await run.commit(rows);
+      if (deleting && rows.length > 0) {
+        // The batch is committed: only now may the server copy go.
+        await client.dele(batch.filter((entry) => rows.some((r) => r.uidl === entry.uidl)).map((entry) => entry.number));
+        run.counters.postActions += rows.length;
+        if (index < batches.length - 1) {
+          // QUIT makes this batch's deletions final; message numbers stay valid in the new session
+          // only for the messages we have not deleted, so re-list them by UIDL.
+          await client.quit();
+          client = await connect();
+          const renumber = new Map((await client.uidl()).map((entry) => [entry.uidl, entry.number]));
+          for (const later of batches.slice(index + 1)) {
+            for (const entry of later) entry.number = renumber.get(entry.uidl) ?? -1;
+          }
+          for (const [i, later] of batches.entries()) if (i > index) batches[i] = later.filter((entry) => entry.number > 0);
+        }
+      }
+      run.progress({ taken: run.counters.fetched });
+    }
+    await client.quit();
+  } catch (error) {
+    // No QUIT: the server rolls back any DELE of this session, which is the safe direction.
+    client.close();
+    throw error;
+  }
+}
