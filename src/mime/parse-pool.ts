@@ -1,0 +1,160 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { ErrorCode } from "../core/error-codes.js";
+import { InboundError } from "../core/inbound-error.js";
+import type { ParsedMessage, ParseOptions } from "./parse-message.js";
+
+/** Options for {@link createParsePool}. */
+export interface ParsePoolOptions {
+  /** Number of worker threads. Default `os.availableParallelism()`. */
+  size?: number;
+  /**
+   * The worker script, for bundlers that move files. Default: the
+   * parse-worker next to this module (compiled .js, or the .ts sources
+   * through parse-worker-tsx.mjs).
+   */
+  workerUrl?: URL;
+}
+
+/**
+ * {@link ParseOptions} for a pool: functions can't cross threads, so the
+ * inline image URL is a template with `{id}`, `{contentId}` and `{sha256}`,
+ * e.g. `/api/v1/attachments/{id}/content` (also the default).
+ */
+export type PoolParseOptions = Omit<ParseOptions, "inlineImageUrl"> & { inlineImageUrlTemplate?: string };
+
+/** Parses messages on worker threads. A handle: call `close()` when done. */
+export interface ParsePool {
+  /** Parse the message file at `path` on a free worker; waits in a queue when all are busy. */
+  parse(path: string, options: PoolParseOptions): Promise<ParsedMessage>;
+  /** Terminate the workers; queued and running parses reject with ABORTED. */
+  close(): Promise<void>;
+}
+
+/** @internal What the pool sends a worker. */
+export interface ParseJob {
+  jobId: number;
+  path: string;
+  options: PoolParseOptions;
+}
+
+/** @internal A ParsedMessage as it crosses threads. */
+export type WireParsedMessage = Omit<ParsedMessage, "date"> & { date: string | null };
+
+/** @internal What a worker answers. */
+export type ParseReply =
+  | { jobId: number; ok: true; result: WireParsedMessage }
+  | { jobId: number; ok: false; error: { inbound: true; code: ErrorCode; message: string; retryable: boolean; details: Record<string, unknown> } | { inbound: false; message: string } };
+
+interface Pending {
+  job: ParseJob;
+  resolve: (value: ParsedMessage) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  current: Pending | null;
+}
+
+function defaultWorkerUrl(): URL {
+  // Running from .ts sources (vitest, tsx), the worker is TypeScript too and
+  // needs tsx registered inside the worker; see parse-worker-tsx.mjs.
+  if (import.meta.url.endsWith(".ts")) return new URL("./parse-worker-tsx.mjs", import.meta.url);
+  return new URL("./parse-worker.js", import.meta.url);
+}
+
+/**
+ * Parse messages off the main thread so parsing uses every core and a slow
+ * message does not stall the event loop. A worker that dies fails only the
+ * parse it was running (MESSAGE_PARSE_FAILED, not retryable: the message may
+ * be what killed it) and is replaced.
+ *
+ * @example
+ * ```ts
+ * const pool = createParsePool({ size: 2 });
+ * try {
+ *   const parsed = await pool.parse("/data/raw/1.eml", { blobDir: "/data/blobs", sanitize: true, inlineImages: true });
+ * } finally {
+ *   await pool.close();
+ * }
+ * ```
+ */
+export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
+  const size = Math.max(1, options.size ?? availableParallelism());
+  const url = options.workerUrl ?? defaultWorkerUrl();
+  const slots: Slot[] = [];
+  const queue: Pending[] = [];
+  let nextJobId = 1;
+  let closed = false;
+
+  function spawn(): Slot {
+    const worker = new Worker(url);
+    const slot: Slot = { worker, current: null };
+    worker.on("message", (reply: ParseReply) => {
+      const pending = slot.current;
+      if (pending === null || pending.job.jobId !== reply.jobId) return;
+      slot.current = null;
+      if (reply.ok) pending.resolve({ ...reply.result, date: reply.result.date === null ? null : new Date(reply.result.date) });
+      else pending.reject(reviveError(reply.error));
+      dispatch();
+    });
+    const fail = (reason: string): void => {
+      const index = slots.indexOf(slot);
+      if (index === -1) return;
+      slots.splice(index, 1);
+      const pending = slot.current;
+      slot.current = null;
+      if (pending !== null) {
+        pending.reject(new InboundError("MESSAGE_PARSE_FAILED", {
+          message: `The parse worker died while parsing ${pending.job.path}: ${reason}`,
+          retryable: false,
+        }));
+      }
+      if (!closed) dispatch();
+    };
+    worker.on("error", (error) => fail(error.message));
+    worker.on("exit", (code) => fail(`worker exited with code ${code}`));
+    slots.push(slot);
+    return slot;
+  }
+
+  function dispatch(): void {
+    while (!closed && queue.length > 0) {
+      let slot = slots.find((s) => s.current === null);
+      if (slot === undefined) {
+        if (slots.length >= size) return;
+        slot = spawn();
+      }
+      const pending = queue.shift() as Pending;
+      slot.current = pending;
+      slot.worker.postMessage(pending.job);
+    }
+  }
+
+  return {
+    parse(path, parseOptions) {
+      if (closed) return Promise.reject(new InboundError("ABORTED", { message: "The parse pool is closed." }));
+      return new Promise<ParsedMessage>((resolve, reject) => {
+        queue.push({ job: { jobId: nextJobId++, path, options: parseOptions }, resolve, reject });
+        dispatch();
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const aborted = (): InboundError => new InboundError("ABORTED", { message: "The parse pool was closed before this parse finished." });
+      for (const pending of queue.splice(0)) pending.reject(aborted());
+      const running = slots.splice(0);
+      for (const slot of running) slot.current?.reject(aborted());
+      await Promise.all(running.map((slot) => slot.worker.terminate()));
+    },
+  };
+}
+
+function reviveError(error: Extract<ParseReply, { ok: false }>["error"]): Error {
+  if (error.inbound) {
+    return new InboundError(error.code, { message: error.message, retryable: error.retryable, details: error.details });
+  }
+  return new InboundError("MESSAGE_PARSE_FAILED", { message: error.message });
+}

@@ -1,0 +1,47 @@
+/*
+ * Worker-thread entry for the parse pool. Messages in and out are the typed
+ * shapes below; results cross as plain data with the date as an ISO string.
+ */
+import { parentPort } from "node:worker_threads";
+import { isInboundError } from "../core/inbound-error.js";
+import { parseMessage, type ParsedMessage } from "./parse-message.js";
+import type { ParseJob, ParseReply, WireParsedMessage } from "./parse-pool.js";
+
+if (parentPort === null) throw new Error("parse-worker.ts runs only as a worker thread");
+const port = parentPort;
+
+port.on("message", (job: ParseJob) => {
+  void run(job).then((reply) => port.postMessage(reply));
+});
+
+async function run(job: ParseJob): Promise<ParseReply> {
+  try {
+    const { inlineImageUrlTemplate, ...options } = job.options;
+    const template = inlineImageUrlTemplate;
+    const parsed = await parseMessage(job.path, {
+      ...options,
+      inlineImageUrl: template === undefined ? undefined : (att) => fillTemplate(template, att),
+    });
+    return { jobId: job.jobId, ok: true, result: toWire(parsed) };
+  } catch (error) {
+    const e = error as Error;
+    return {
+      jobId: job.jobId,
+      ok: false,
+      error: isInboundError(e)
+        ? { inbound: true, ...e.toJSON() }
+        : { inbound: false, message: e?.message ?? String(error) },
+    };
+  }
+}
+
+function fillTemplate(template: string, att: { id: string; contentId: string; sha256: string }): string {
+  return template
+    .replaceAll("{id}", encodeURIComponent(att.id))
+    .replaceAll("{contentId}", encodeURIComponent(att.contentId))
+    .replaceAll("{sha256}", att.sha256);
+}
+
+function toWire(parsed: ParsedMessage): WireParsedMessage {
+  return { ...parsed, date: parsed.date === null ? null : parsed.date.toISOString() };
+}
