@@ -1,5 +1,5 @@
 import BetterSqlite3 from "better-sqlite3";
-import { SqliteDialect } from "kysely";
+import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from "kysely";
 import type { StoreDialect } from "./store-dialect.js";
 
 /** Options for {@link createSqliteDialect}. */
@@ -22,7 +22,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): StoreDialect
     name: "sqlite",
     concurrentWriters: false,
     createKyselyDialect() {
-      return new SqliteDialect({
+      return new ImmediateSqliteDialect({
         database: async () => {
           const database = new BetterSqlite3(options.file);
           database.pragma("journal_mode = WAL");
@@ -39,4 +39,28 @@ export function createSqliteDialect(options: SqliteDialectOptions): StoreDialect
       return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
     },
   };
+}
+
+/*
+ * Kysely begins SQLite transactions with a plain (deferred) BEGIN. A deferred
+ * transaction that reads and then writes fails at once with SQLITE_BUSY when
+ * another process (say `inbound fetch` beside `inbound serve`) committed in
+ * between; busy_timeout does not help there. BEGIN IMMEDIATE takes the write
+ * lock up front, so a second writer waits its turn instead.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
 }
