@@ -142,10 +142,13 @@ function openSocket(options: Pop3ConnectOptions): Promise<Socket> {
     const socket: Socket = implicitTls
       ? tlsConnect({ host: options.host, port: options.port, ...tlsSocketOptions(options.host, options) })
       : netConnect({ host: options.host, port: options.port });
+    let settled = false;
     const settle = (error: InboundError | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
-      socket.removeListener("error", onError);
+      // onError stays attached (a no-op now) until Pop3Connection adds its own, so no error is ever unheard.
       if (error) {
         socket.destroy();
         reject(error);
@@ -168,7 +171,7 @@ function openSocket(options: Pop3ConnectOptions): Promise<Socket> {
       retryable: true,
       details: { ...endpoint, timeoutMs: options.timeoutMs },
     })), options.timeoutMs);
-    socket.once("error", onError);
+    socket.on("error", onError);
     socket.once(implicitTls ? "secureConnect" : "connect", () => settle(null));
     options.signal?.addEventListener("abort", onAbort, { once: true });
   });

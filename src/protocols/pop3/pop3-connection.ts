@@ -154,14 +154,15 @@ export class Pop3Connection {
       secure.once("error", onError);
       secure.once("secureConnect", () => {
         clearTimeout(timer);
+        // Swap listeners in the same tick, so no later socket error goes unheard.
         secure.removeListener("error", onError);
+        this.waiter = null;
+        this.attach(secure);
         resolve();
       });
       // An abort or other failure while handshaking destroys the socket; surface it.
       this.waiter = { resolve: () => undefined, reject: (error) => { clearTimeout(timer); reject(error); } };
     });
-    this.waiter = null;
-    this.attach(secure);
   }
 
   private get where(): string {
