@@ -44,6 +44,11 @@ export interface DovecotServer {
   /** PEM of the self-signed certificate the server presents (trust it with tlsCa). */
   readonly certPem: string;
   readonly users: DovecotUser[];
+  /**
+   * Add users. Dovecot notices a changed passwd-file only now and then, so a
+   * user added while it runs may be refused for a while: create the users a
+   * test needs up front (see {@link mailboxPool}).
+   */
   addUsers(users: DovecotUser[]): void;
   maildir(user: string, folder?: string): string;
   /** Drop a raw message into a user's Maildir (new/); Dovecot assigns its UID on next look. */
@@ -200,6 +205,7 @@ default_internal_user = dovecot
 default_login_user = dovenull
 mail_max_userip_connections = 2000
 login_trusted_networks = 127.0.0.0/8
+auth_failure_delay = 0
 passdb {
   driver = passwd-file
   args = scheme=PLAIN ${passwdFile}
@@ -353,6 +359,11 @@ ${options.extraConfig ?? ""}
       await stop();
     },
   };
+}
+
+/** `count` users `box1`, `box2`, ... with distinct passwords, for tests that need a fresh mailbox each. */
+export function mailboxPool(count: number, prefix = "box"): DovecotUser[] {
+  return Array.from({ length: count }, (_, i) => ({ name: `${prefix}${i + 1}`, password: `${prefix}${i + 1}-${randomBytes(4).toString("hex")}` }));
 }
 
 /** Remove a stopped server's directory. */

@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InboundError } from "../../src/core/inbound-error.js";
+import { mailboxPool, startDovecot, type DovecotServer } from "../harness/dovecot.js";
+import { DIALECTS } from "../store/test-databases.js";
+import { makeMessage, openRetrievalFixture, type RetrievalFixture } from "./retrieval-fixture.js";
+
+async function codeOf(work: Promise<unknown>): Promise<string> {
+  const error = await work.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(InboundError);
+  return (error as InboundError).code;
+}
+
+describe.each(DIALECTS)("retrieval on %s", (dialect) => {
+  let dovecot: DovecotServer;
+  let fx: RetrievalFixture;
+  let noTls: DovecotServer;
+
+  beforeAll(async () => {
+    dovecot = await startDovecot({ users: mailboxPool(40) });
+    noTls = await startDovecot({ ssl: false });
+    fx = await openRetrievalFixture(dialect, dovecot);
+  });
+  afterAll(async () => {
+    await fx?.close();
+    await dovecot?.stop();
+    await noTls?.stop();
+  });
+
+  const modes = [
+    { protocol: "imap", security: "none" },
+    { protocol: "imap", security: "starttls" },
+    { protocol: "imaps", security: "tls" },
+    { protocol: "pop3", security: "none" },
+    { protocol: "pop3", security: "starttls" },
+    { protocol: "pop3s", security: "tls" },
+  ] as const;
+
+  it.each(modes)("logs in over $protocol with security $security and stores every message once", async (mode) => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    const name = `m-${mode.protocol}-${mode.security}`;
+    await fx.inbound.addAccount(fx.account(name, box, mode));
+    const summary = await fx.inbound.fetch(name);
+    expect(summary).toMatchObject({ fetched: 3, stored: 3, duplicates: 0, parseErrors: 0, postActions: 0 });
+    const page = await fx.inbound.listMessages({ account: name });
+    expect(page.items.map((m) => m.subject).sort()).toEqual(["Message 1", "Message 2", "Message 3"]);
+    expect(page.items.every((m) => m.status === "parsed")).toBe(true);
+    const again = await fx.inbound.fetch(name);
+    expect(again).toMatchObject({ fetched: 0, stored: 0 });
+    expect(fx.dovecot.count(box.user)).toBe(3);
+  });
+
+  it.each(["imap", "pop3"] as const)("takes the oldest or latest messages up to the limit over %s", async (protocol) => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 10; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.addAccount(fx.account(`old-${protocol}`, box, { protocol, security: "none" }, { strategy: "oldest", limit: 3 }));
+    await fx.inbound.fetch(`old-${protocol}`);
+    const oldest = (await fx.inbound.listMessages({ account: `old-${protocol}` })).items.map((m) => m.subject).sort();
+    expect(oldest).toEqual(["Message 1", "Message 2", "Message 3"]);
+
+    await fx.inbound.addAccount(fx.account(`new-${protocol}`, box, { protocol, security: "none" }, { strategy: "latest", limit: 4 }));
+    await fx.inbound.fetch(`new-${protocol}`);
+    const latest = (await fx.inbound.listMessages({ account: `new-${protocol}` })).items.map((m) => m.subject).sort();
+    expect(latest).toEqual(["Message 10", "Message 7", "Message 8", "Message 9"]);
+
+    // The next oldest-first run continues where the first stopped.
+    await fx.inbound.fetch(`old-${protocol}`);
+    const next = (await fx.inbound.listMessages({ account: `old-${protocol}` })).items.map((m) => m.subject).sort();
+    expect(next).toEqual(["Message 1", "Message 2", "Message 3", "Message 4", "Message 5", "Message 6"]);
+  });
+
+  it.each(["imap", "pop3"] as const)("deletes on the server only what was stored, over %s", async (protocol) => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 12; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    const name = `del-${protocol}`;
+    await fx.inbound.addAccount(fx.account(name, box, { protocol, security: "none" }, { after: "delete", all: true, batchSize: 5 }));
+    const summary = await fx.inbound.fetch(name);
+    expect(summary).toMatchObject({ stored: 12, postActions: 12 });
+    expect(fx.dovecot.count(box.user)).toBe(0);
+    expect((await fx.inbound.listMessages({ account: name, limit: 100 })).items).toHaveLength(12);
+  });
+
+  it.each(["imap", "pop3"] as const)("leaves a batch on the server when its store transaction fails, over %s", async (protocol) => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 9; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    const name = `fail-${protocol}`;
+    await fx.inbound.addAccount(fx.account(name, box, { protocol, security: "none" }, { after: "delete", all: true, batchSize: 4 }));
+    const store = fx.inbound.store;
+    const original = store.messages.insertTaken;
+    let calls = 0;
+    store.messages.insertTaken = async (trx, rows) => {
+      calls++;
+      if (calls === 2) throw new Error("disk full (simulated)");
+      return original.call(store.messages, trx, rows);
+    };
+    try {
+      await expect(fx.inbound.fetch(name)).rejects.toThrow("disk full");
+    } finally {
+      store.messages.insertTaken = original;
+    }
+    // Batch 1 (4 messages) committed and deleted; batch 2 failed and must still be on the server, as must batch 3.
+    expect((await fx.inbound.listMessages({ account: name })).items).toHaveLength(4);
+    expect(fx.dovecot.count(box.user)).toBe(5);
+    const summary = await fx.inbound.fetch(name);
+    expect(summary.stored).toBe(5);
+    expect(fx.dovecot.count(box.user)).toBe(0);
+  });
+
+  it("moves messages to a folder it creates, after storing them", async () => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 4; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.addAccount(fx.account("mover", box, { protocol: "imap", security: "none" }, { after: "move", moveTo: "Processed", markSeen: true }));
+    const summary = await fx.inbound.fetch("mover");
+    expect(summary).toMatchObject({ stored: 4, postActions: 4 });
+    expect(fx.dovecot.count(box.user)).toBe(0);
+    expect(fx.dovecot.count(box.user, "Processed")).toBe(4);
+    const folders = (await fx.inbound.listFolders("mover")).map((f) => f.path);
+    expect(folders).toContain("Processed");
+  });
+
+  it("resynchronises after a UIDVALIDITY change without duplicates or loss", async () => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 5; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.addAccount(fx.account("reset", box, { protocol: "imap", security: "none" }));
+    expect((await fx.inbound.fetch("reset")).stored).toBe(5);
+    await fx.dovecot.resetUidValidity(box.user);
+    fx.dovecot.deliver(box.user, makeMessage(6));
+    const summary = await fx.inbound.fetch("reset");
+    expect(summary).toMatchObject({ stored: 1, duplicates: 0 });
+    expect((await fx.inbound.listMessages({ account: "reset" })).items).toHaveLength(6);
+    const events = await fx.inbound.store.events.list({ accountId: (await fx.inbound.getAccount("reset")).id });
+    expect(events.map((e) => e.type)).toContain("mailbox.reset");
+    expect((await fx.inbound.fetch("reset")).stored).toBe(0);
+  });
+
+  it("stores a malformed message raw with a parse error and goes on with the rest", async () => {
+    const box = fx.newMailbox();
+    fx.dovecot.deliver(box.user, makeMessage(1));
+    const broken = [
+      "From: x@example.com",
+      "Subject: broken",
+      "Message-ID: <broken@example.com>",
+      "MIME-Version: 1.0",
+      'Content-Type: multipart/mixed; boundary="declared-but-never-used"',
+      "",
+      "This body claims to be multipart but has no parts at all.",
+      "",
+    ].join("\r\n");
+    fx.dovecot.deliver(box.user, broken);
+    fx.dovecot.deliver(box.user, makeMessage(3));
+    await fx.inbound.addAccount(fx.account("malformed", box, { protocol: "imap", security: "none" }));
+    const summary = await fx.inbound.fetch("malformed");
+    expect(summary).toMatchObject({ stored: 3, parseErrors: 1 });
+    const items = (await fx.inbound.listMessages({ account: "malformed" })).items;
+    const flagged = items.find((m) => m.messageIdHeader === "<broken@example.com>");
+    expect(flagged?.status).toBe("failed");
+    expect(flagged?.parseError).toBeTruthy();
+    const raw = await fx.inbound.rawMessage(flagged!.id);
+    const chunks: Buffer[] = [];
+    for await (const c of raw) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe(broken);
+  });
+
+  it("serialises two runs of one account: the second is told or waits, nothing twice", async () => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 20; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.addAccount(fx.account("twice", box, { protocol: "imap", security: "none" }, { all: true, batchSize: 3 }));
+    const first = fx.inbound.fetch("twice");
+    expect(await codeOf(fx.inbound.fetch("twice"))).toBe("ACCOUNT_BUSY");
+    const waited = fx.inbound.fetch("twice", { wait: true });
+    const [a, b] = await Promise.all([first, waited]);
+    expect(a.stored + b.stored).toBe(20);
+    expect(b.stored).toBe(0);
+    expect((await fx.inbound.listMessages({ account: "twice", limit: 100 })).items).toHaveLength(20);
+  });
+
+  it("gives distinct, clear errors for a wrong password, host, refused STARTTLS and an untrusted certificate", async () => {
+    const box = fx.newMailbox();
+    await fx.inbound.addAccount(fx.account("badpw", { ...box, password: "not-the-password" }, { protocol: "imaps", security: "tls" }));
+    await fx.inbound.addAccount(fx.account("badhost", box, { protocol: "imap", security: "none" }, { port: noTls.ports.imaps }));
+    await fx.inbound.addAccount({ ...fx.account("nostarttls", box, { protocol: "imap", security: "starttls" }), port: noTls.ports.imap });
+    await fx.inbound.addAccount({ ...fx.account("untrusted", box, { protocol: "pop3s", security: "tls" }), tlsCa: null });
+    await fx.inbound.addAccount({ ...fx.account("badpw3", { ...box, password: "not-the-password" }, { protocol: "pop3s", security: "tls" }) });
+    const codes = {
+      badpw: await codeOf(fx.inbound.testAccount("badpw")),
+      badhost: await codeOf(fx.inbound.fetch("badhost")),
+      nostarttls: await codeOf(fx.inbound.testAccount("nostarttls")),
+      untrusted: await codeOf(fx.inbound.fetch("untrusted")),
+      badpw3: await codeOf(fx.inbound.testAccount("badpw3")),
+    };
+    expect(codes).toEqual({ badpw: "IMAP_AUTH_FAILED", badhost: "CONNECTION_FAILED", nostarttls: "STARTTLS_UNSUPPORTED", untrusted: "TLS_CERT_UNTRUSTED", badpw3: "POP3_AUTH_FAILED" });
+    const account = await fx.inbound.getAccount("badhost");
+    expect(account.lastError).toMatch(/Could not connect/);
+  });
+});
