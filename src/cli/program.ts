@@ -108,8 +108,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         onProgress: (p) => bar.update(`${name}: ${p.phase} — taken ${p.taken}/${p.total}, processed ${p.processed}`),
       }),
     ).finally(() => bar.done());
-    const { takenMs: _takenMs, ...publicSummary } = summary;
-    emit(io, json(), publicSummary, () => `Fetched ${summary.fetched}, stored ${summary.stored} new, ${summary.duplicates} already stored, ${summary.parseErrors} parse error(s), ${summary.postActions} after-action(s) in ${summary.durationMs} ms.`);
+    emit(io, json(), summary, () => `Fetched ${summary.fetched}, stored ${summary.stored} new, ${summary.duplicates} already stored, ${summary.parseErrors} parse error(s), ${summary.postActions} after-action(s) in ${summary.durationMs} ms.`);
   });
 
   const messages = program.command("messages").description("stored messages");
