@@ -89,6 +89,8 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
   let takenMs = 0;
   try {
     report({});
+    // Messages an interrupted run stored but never parsed: finish them beside this run.
+    processing.push(deps.processor.processPending(async () => account, account.id));
     const run: ProtocolRun = {
       account,
       password,

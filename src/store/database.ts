@@ -67,7 +67,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   await mkdir(options.dataDir, { recursive: true });
   const db = new Kysely<Schema>({ dialect: dialect.createKyselyDialect() });
   try {
-    await migrateToLatest(db);
+    await migrateToLatest(db, { dialect: dialect.name });
   } catch (error) {
     await db.destroy();
     if (error instanceof InboundError) throw error;

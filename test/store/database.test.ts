@@ -24,7 +24,7 @@ describe.each(DIALECTS)("database on %s", (dialect) => {
         .map((t) => t.name);
       expect(tables.sort()).toEqual(TABLES);
       // A second run finds nothing left to apply.
-      expect(await migrateToLatest(database.db)).toEqual([]);
+      expect(await migrateToLatest(database.db, { dialect })).toEqual([]);
     } finally {
       await database.close();
     }

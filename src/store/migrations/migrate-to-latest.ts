@@ -1,4 +1,4 @@
-import { Migrator, type Kysely } from "kysely";
+import { Migrator, sql, type Kysely } from "kysely";
 import { InboundError } from "../../core/inbound-error.js";
 import { createMigrationProvider } from "./migration-provider.js";
 
@@ -9,11 +9,14 @@ import { createMigrationProvider } from "./migration-provider.js";
  *
  * @example
  * ```ts
- * const applied = await migrateToLatest(db); // ["0001-initial"] on a new database, [] after
+ * const applied = await migrateToLatest(db, { dialect: "sqlite" }); // ["0001-initial"] on a new database, [] after
  * ```
  */
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: createMigrationProvider() });
+export async function migrateToLatest(db: Kysely<any>, options: { dialect: "sqlite" | "postgres" }): Promise<string[]> {
+  // Kysely looks for its migration tables in every schema unless told which one; with several
+  // schemas in one PostgreSQL database (one per tenant, or per test) it would find another's.
+  const migrationTableSchema = options.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
+  const migrator = new Migrator({ db, provider: createMigrationProvider(), migrationTableSchema });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results.find((r) => r.status === "Error")?.migrationName ?? "(before any migration)";
