@@ -3,9 +3,9 @@ import type { Readable } from "node:stream";
 import { MailParser, type AddressObject, type AttachmentStream, type EmailAddress, type MessageText } from "mailparser";
 import { newId } from "../core/ids.js";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
+import { createBlobStore } from "../store/blob-store.js";
 import { createMimeStructureCheck } from "./mime-structure-check.js";
 import { sanitizeHtml } from "./sanitize-html.js";
-import { createTemporaryBlobStore } from "./temporary-blob-store.js";
 
 /** An inline image as {@link ParseOptions.inlineImageUrl} sees it. */
 export interface InlineImageRef {
@@ -108,7 +108,7 @@ const FIELD_NAME = /^[!-9;-~]+$/;
  */
 export async function parseMessage(source: string | Readable, options: ParseOptions): Promise<ParsedMessage> {
   const input = typeof source === "string" ? await openFile(source) : source;
-  const blobs = createTemporaryBlobStore(options.blobDir);
+  const blobs = createBlobStore(options.blobDir);
   const check = createMimeStructureCheck();
   const parser = new MailParser({
     checksumAlgo: false,
@@ -117,7 +117,7 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
 
   const attachments: ParsedAttachment[] = [];
   const writes: Promise<void>[] = [];
-  const open = new Set<AttachmentStream>();
+  const streaming = new Set<AttachmentStream>();
   let seen = 0;
   let body: MessageText | null = null;
   let parseError: string | null = null;
@@ -133,7 +133,7 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
     const stop = (): void => {
       input.unpipe(check);
       check.unpipe(parser);
-      for (const att of open) att.content.destroy(new Error("parse stopped"));
+      for (const att of streaming) att.content.destroy(new Error("parse stopped"));
       // Drain the caller's stream so it can end; our own file stream is closed.
       if (typeof source === "string") input.destroy();
       else input.resume();
@@ -155,18 +155,20 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
         return;
       }
       const position = seen++;
-      open.add(data);
+      streaming.add(data);
       writes.push(
         blobs.write(data.content).then(
           ({ sha256, size }) => {
             attachments.push(toAttachment(data, position, sha256, size));
           },
           (error: unknown) => {
-            // A write torn down by a parse error is not an I/O failure.
-            if (parseError === null) ioError ??= error;
+            // The store throws InboundError for disk trouble; anything else came
+            // from decoding the part, or from tearing it down after a parse error.
+            if (isInboundError(error)) ioError ??= error;
+            else parseError ??= (error as Error)?.message ?? String(error);
           },
         ).finally(() => {
-          open.delete(data);
+          streaming.delete(data);
           data.release?.();
         }),
       );

@@ -303,6 +303,10 @@ describe("parseMessage", () => {
     const raw = crlf("From: a@example.com", "Content-Type: text/plain; charset=utf-8", "", Buffer.from("€".repeat(100)));
     const parsed = await parseMessage(Readable.from([raw]), { ...opts(), maxTextBytes: 10 });
     expect(parsed.text).toBe("€€€");
+    const html = crlf("From: a@example.com", "Content-Type: text/html; charset=utf-8", "", Buffer.from(`<p>${"ü".repeat(100)}</p>`));
+    const cut = await parseMessage(Readable.from([html]), { ...opts(), maxHtmlBytes: 8 });
+    expect(cut.html).toBe("<p>üü");
+    expect(cut.sanitizedHtml).toBe("<p>üü</p>");
   });
 
   it("throws STORE_FAILED for a message file that does not exist", async () => {
