@@ -13,7 +13,7 @@ import { openImapSession, type ImapFolder } from "./protocols/imap/imap-session.
 import { connectPop3 } from "./protocols/pop3/pop3-client.js";
 import { createMessageProcessor, type MessageProcessor } from "./retrieval/message-processor.js";
 import { retrieveAccount, type RetrievalSummary, type RetrieveOptions } from "./retrieval/retrieve-account.js";
-import { createProcessRunLock, type RunLock } from "./retrieval/run-lock.js";
+import { createLeaseRunLock, type RunLock } from "./retrieval/run-lock.js";
 import type { AccountRecord } from "./store/account-repository.js";
 import type { AttachmentRecord, ListMessagesOptions, MessagePage, MessageRecord } from "./store/message-repository.js";
 import { createStore, type Store } from "./store/store.js";
@@ -101,7 +101,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
       parsePool().parse(path, { blobDir: store.blobs.dir, sanitize: settings.sanitize, inlineImages: settings.inlineImages, inlineImageUrlTemplate: options.inlineImageUrlTemplate }),
     concurrency: Math.max(2, (options.parseWorkers ?? 2) * 2),
   });
-  const lock: RunLock = createProcessRunLock();
+  const lock: RunLock = createLeaseRunLock({ leases: store.leases });
 
   const password = async (account: Account) => box.open(await store.accounts.getPasswordCiphertext(account.id));
 

@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { InboundError } from "../core/inbound-error.js";
+import type { LeaseHolder, LeaseRepository } from "../store/lease-repository.js";
 
 /** Releases a held run lock. Safe to call twice. */
 export type ReleaseRunLock = () => Promise<void>;
@@ -54,6 +57,83 @@ export function createProcessRunLock(): RunLock {
         released = true;
         release();
         if (tails.get(accountId) === tail) tails.delete(accountId);
+      };
+    },
+  };
+}
+
+/** Options for {@link createLeaseRunLock}. */
+export interface LeaseRunLockOptions {
+  leases: LeaseRepository;
+  /** How long a lease lives without renewal; renewed every third of it. Default 30 s. */
+  ttlMs?: number;
+  /** How often a waiting acquire retries. Default 250 ms. */
+  pollMs?: number;
+}
+
+/**
+ * A run lock held in the database, so runs of one account are serialised
+ * across processes and machines (CLI beside `inbound serve`, or N servers on
+ * one PostgreSQL). In-process callers queue on {@link createProcessRunLock}
+ * first. A holder on this machine whose process is gone (SIGKILL) is taken
+ * over at once; one elsewhere only when its lease expires.
+ *
+ * @example
+ * ```ts
+ * const lock = createLeaseRunLock({ leases: store.leases });
+ * ```
+ */
+export function createLeaseRunLock(options: LeaseRunLockOptions): RunLock {
+  const ttlMs = options.ttlMs ?? 30_000;
+  const pollMs = options.pollMs ?? 250;
+  const local = createProcessRunLock();
+  const host = hostname();
+  const canSteal = (holder: LeaseHolder) => {
+    const [holderHost, pidText] = holder.owner.split("|");
+    if (holderHost !== host) return false;
+    try {
+      process.kill(Number(pidText), 0);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "ESRCH";
+    }
+  };
+  return {
+    async acquire(accountId, acquireOptions = {}) {
+      const releaseLocal = await local.acquire(accountId, acquireOptions);
+      const owner = `${host}|${process.pid}|${randomBytes(6).toString("hex")}`;
+      try {
+        for (;;) {
+          const attempt = await options.leases.tryAcquire(accountId, owner, ttlMs, canSteal);
+          if (attempt.acquired) break;
+          if (!acquireOptions.wait) {
+            throw new InboundError("ACCOUNT_BUSY", {
+              message: `Another process (${attempt.holder.owner.split("|").slice(0, 2).join(" pid ")}) is retrieving this account; wait for it to finish, or use --wait.`,
+              retryable: true,
+              details: { accountId, holder: attempt.holder.owner, until: attempt.holder.expiresAt },
+            });
+          }
+          if (acquireOptions.signal?.aborted) throw new InboundError("ABORTED");
+          await new Promise((r) => setTimeout(r, pollMs));
+        }
+      } catch (error) {
+        await releaseLocal();
+        throw error;
+      }
+      const renewal = setInterval(() => {
+        options.leases.renew(accountId, owner, ttlMs).catch(() => undefined);
+      }, Math.max(1_000, Math.floor(ttlMs / 3)));
+      renewal.unref();
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        clearInterval(renewal);
+        try {
+          await options.leases.release(accountId, owner);
+        } finally {
+          await releaseLocal();
+        }
       };
     },
   };

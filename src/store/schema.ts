@@ -122,6 +122,13 @@ export interface OutboxTable {
  * const rows = await db.selectFrom("accounts").select(["id", "name"]).execute();
  * ```
  */
+/** Who holds an account's retrieval lease, until when (ISO-8601 UTC). */
+export interface RunLeasesTable {
+  account_id: string;
+  owner: string;
+  expires_at: string;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   messages: MessagesTable;
@@ -130,4 +137,5 @@ export interface Schema {
   attachments: AttachmentsTable;
   events: EventsTable;
   outbox: OutboxTable;
+  run_leases: RunLeasesTable;
 }

@@ -5,6 +5,7 @@ import { createBlobStore, type BlobStore } from "./blob-store.js";
 import { createCheckpointRepository, type CheckpointRepository } from "./checkpoint-repository.js";
 import { openDatabase, type Database, type OpenDatabaseOptions } from "./database.js";
 import { createEventRepository, type EventRepository } from "./event-repository.js";
+import { createLeaseRepository, type LeaseRepository } from "./lease-repository.js";
 import { createMessageRepository, type MessageRepository } from "./message-repository.js";
 import type { Schema } from "./schema.js";
 
@@ -18,6 +19,7 @@ export interface Store {
   messages: MessageRepository;
   checkpoints: CheckpointRepository;
   events: EventRepository;
+  leases: LeaseRepository;
   blobs: BlobStore;
   /**
    * Run `fn` in one database transaction: committed if it resolves, rolled
@@ -50,6 +52,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     messages: createMessageRepository(db),
     checkpoints: createCheckpointRepository(db),
     events: createEventRepository(db),
+    leases: createLeaseRepository(db),
     blobs: createBlobStore(join(options.dataDir, "blobs")),
     transaction: (fn) => db.transaction().execute(fn),
     close: () => database.close(),

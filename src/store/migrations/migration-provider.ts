@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from "kysely";
 import { initialMigration } from "./0001-initial.js";
+import { runLeasesMigration } from "./0002-run-leases.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -8,6 +9,7 @@ import { initialMigration } from "./0001-initial.js";
  */
 const MIGRATIONS: Record<string, Migration> = {
   "0001-initial": initialMigration,
+  "0002-run-leases": runLeasesMigration,
 };
 
 /**

@@ -1,0 +1,70 @@
+import type { Executor } from "./executor.js";
+import { toTimestamp } from "./timestamp.js";
+
+/** Who holds a lease. */
+export interface LeaseHolder {
+  owner: string;
+  expiresAt: string;
+}
+
+/** Outcome of {@link LeaseRepository.tryAcquire}: taken, or held by someone else (a normal answer). */
+export type LeaseAttempt = { acquired: true } | { acquired: false; holder: LeaseHolder };
+
+/**
+ * Time-limited, database-held leases on accounts, so that one process at a
+ * time retrieves an account, whichever machine it runs on. A lease that is
+ * not renewed expires and can be taken over.
+ */
+export interface LeaseRepository {
+  /** Take the lease unless a live one is held by another owner. `canSteal` may declare a holder dead early. */
+  tryAcquire(accountId: string, owner: string, ttlMs: number, canSteal?: (holder: LeaseHolder) => boolean): Promise<LeaseAttempt>;
+  /** Extend a held lease; false when it was lost (expired and taken over). */
+  renew(accountId: string, owner: string, ttlMs: number): Promise<boolean>;
+  release(accountId: string, owner: string): Promise<void>;
+}
+
+/**
+ * The lease repository over `db`; one upsert decides, on SQLite and PostgreSQL alike.
+ *
+ * @example
+ * ```ts
+ * const leases = createLeaseRepository(db);
+ * const attempt = await leases.tryAcquire(accountId, "host:123:ab12", 30_000);
+ * ```
+ */
+export function createLeaseRepository(db: Executor): LeaseRepository {
+  const expiry = (ttlMs: number) => toTimestamp(new Date(Date.now() + ttlMs));
+
+  async function upsert(accountId: string, owner: string, ttlMs: number, force: boolean): Promise<LeaseHolder> {
+    const now = toTimestamp();
+    await db
+      .insertInto("run_leases")
+      .values({ account_id: accountId, owner, expires_at: expiry(ttlMs) })
+      .onConflict((oc) => {
+        const update = oc.column("account_id").doUpdateSet({ owner, expires_at: expiry(ttlMs) });
+        return force ? update : update.where((eb) => eb.or([eb("run_leases.expires_at", "<", now), eb("run_leases.owner", "=", owner)]));
+      })
+      .execute();
+    const row = await db.selectFrom("run_leases").select(["owner", "expires_at"]).where("account_id", "=", accountId).executeTakeFirstOrThrow();
+    return { owner: row.owner, expiresAt: row.expires_at };
+  }
+
+  return {
+    async tryAcquire(accountId, owner, ttlMs, canSteal) {
+      let holder = await upsert(accountId, owner, ttlMs, false);
+      if (holder.owner !== owner && canSteal?.(holder)) {
+        // Only replace the dead holder we looked at, not one that took over meanwhile.
+        await db.deleteFrom("run_leases").where("account_id", "=", accountId).where("owner", "=", holder.owner).execute();
+        holder = await upsert(accountId, owner, ttlMs, false);
+      }
+      return holder.owner === owner ? { acquired: true } : { acquired: false, holder };
+    },
+    async renew(accountId, owner, ttlMs) {
+      const result = await db.updateTable("run_leases").set({ expires_at: expiry(ttlMs) }).where("account_id", "=", accountId).where("owner", "=", owner).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async release(accountId, owner) {
+      await db.deleteFrom("run_leases").where("account_id", "=", accountId).where("owner", "=", owner).execute();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { spawn } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { InboundError } from "../../src/core/inbound-error.js";
+import { createLeaseRunLock } from "../../src/retrieval/run-lock.js";
+import { DIALECTS, openTestStore } from "../store/test-databases.js";
+import type { Store } from "../../src/store/store.js";
+
+describe.each(DIALECTS)("lease run lock on %s", (dialect) => {
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = undefined;
+  });
+
+  async function storeWithAccount(): Promise<{ store: Store; accountId: string }> {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const account = await opened.store.accounts.create(
+      { name: "a", protocol: "imap", host: "h", port: 143, security: "none", tlsVerify: true, tlsCa: null, username: "u", folder: "INBOX", strategy: "oldest", limit: 50, all: false, batchSize: 50, timeoutMs: 30000, after: "none", moveTo: null, markSeen: false, sanitize: true, inlineImages: false, enabled: true, pollIntervalSeconds: null },
+      "sealed",
+    );
+    return { store: opened.store, accountId: account.id };
+  }
+
+  it("tells a second process-like holder that the account is busy, and lets it in after release", async () => {
+    const { store, accountId } = await storeWithAccount();
+    // Two locks stand for two processes: they share only the database.
+    const first = createLeaseRunLock({ leases: store.leases });
+    const second = createLeaseRunLock({ leases: store.leases });
+    const release = await first.acquire(accountId);
+    const busy = await second.acquire(accountId).then(() => undefined, (e: unknown) => e);
+    expect(busy).toBeInstanceOf(InboundError);
+    expect((busy as InboundError).code).toBe("ACCOUNT_BUSY");
+    const waiting = second.acquire(accountId, { wait: true });
+    await new Promise((r) => setTimeout(r, 100));
+    await release();
+    const releaseSecond = await waiting;
+    await releaseSecond();
+  });
+
+  it("takes over at once from a holder on this machine whose process died", async () => {
+    const { store, accountId } = await storeWithAccount();
+    const dead = spawn(process.execPath, ["-e", "0"]);
+    await new Promise((r) => dead.on("exit", r));
+    await store.leases.tryAcquire(accountId, `${(await import("node:os")).hostname()}|${dead.pid}|x`, 60_000);
+    const lock = createLeaseRunLock({ leases: store.leases });
+    const release = await lock.acquire(accountId);
+    await release();
+  });
+
+  it("waits for a live holder elsewhere until its lease expires", async () => {
+    const { store, accountId } = await storeWithAccount();
+    await store.leases.tryAcquire(accountId, "other-host|1|x", 600);
+    const lock = createLeaseRunLock({ leases: store.leases, pollMs: 50 });
+    await expect(lock.acquire(accountId)).rejects.toMatchObject({ code: "ACCOUNT_BUSY" });
+    const release = await lock.acquire(accountId, { wait: true });
+    await release();
+  });
+});
