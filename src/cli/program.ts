@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import { createInbound, type Account, type Inbound } from "../inbound.js";
-import { addKeyToFile } from "../auth/key-ring.js";
+import { addKeyToFile, loadKeyRing } from "../auth/key-ring.js";
 import { createSecretBox } from "../auth/secret-box.js";
-import { rotateKeys } from "../auth/rotate-keys.js";
+import { rotateKeys } from "../store/rotate-keys.js";
 import { createLogger } from "../core/logger.js";
 import { addAccountFlags, settingsFromFlags } from "./account-flags.js";
 import { emit, progressLine, reportError, table, type CliIo } from "./cli-output.js";
@@ -156,7 +156,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (io.env.INBOUND_ENCRYPTION_KEY) {
       // With the key in the environment, rotation means: set the new key there and the old one in INBOUND_ENCRYPTION_KEYS_OLD, then run this.
       const result = await withInbound(async (inbound) => {
-        const { loadKeyRing } = await import("../auth/key-ring.js");
         const ring = await loadKeyRing({ env: io.env, dataDir: dataDir(), log: () => undefined });
         return rotateKeys({ db: inbound.store.database.db, box: createSecretBox(ring) });
       });

@@ -1,6 +1,6 @@
-import { createAccountRepository } from "../store/account-repository.js";
-import { atomically, type Executor } from "../store/executor.js";
-import type { SecretBox } from "./secret-box.js";
+import { createAccountRepository } from "./account-repository.js";
+import { atomically, type Executor } from "./executor.js";
+import type { SecretBox } from "../auth/secret-box.js";
 
 /** Options for {@link rotateKeys}. */
 export interface RotateKeysOptions {

@@ -4,11 +4,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isInboundError } from "../../src/core/inbound-error.js";
-import { rotateKeys } from "../../src/auth/rotate-keys.js";
+import { rotateKeys } from "../../src/store/rotate-keys.js";
 import { createSecretBox, keyIdOf } from "../../src/auth/secret-box.js";
 import type { Store } from "../../src/store/store.js";
-import { imapSettings } from "../store/fixtures.js";
-import { DIALECTS, openTestStore, type TestDatabase } from "../store/test-databases.js";
+import { imapSettings } from "./fixtures.js";
+import { DIALECTS, openTestStore, type TestDatabase } from "./test-databases.js";
 
 describe.each(DIALECTS)("stored secrets on %s", (dialect) => {
   let store: Store;
