@@ -1,0 +1,22 @@
+import { PassThrough, Readable } from "node:stream";
+import { runCli } from "../../src/cli/program.js";
+
+/** What one in-process CLI run printed. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T = any>(): T;
+}
+
+/** Run `inbound ARGS` in-process with its own stdout/stderr and optional stdin text. */
+export async function cli(args: string[], env: Record<string, string | undefined>, stdin = ""): Promise<CliResult> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (d) => (out += d));
+  stderr.on("data", (d) => (err += d));
+  const code = await runCli(args, { stdout, stderr, stdin: Readable.from([stdin]), env });
+  return { code, stdout: out, stderr: err, json: () => JSON.parse(out) };
+}
