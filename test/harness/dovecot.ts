@@ -53,6 +53,8 @@ export interface DovecotServer {
   maildir(user: string, folder?: string): string;
   /** Drop a raw message into a user's Maildir (new/); Dovecot assigns its UID on next look. */
   deliver(user: string, raw: string | Buffer, folder?: string): void;
+  /** Deliver a message from a file (for messages too big to hold in memory). */
+  deliverFile(user: string, path: string, folder?: string): void;
   /** Number of messages in a folder's Maildir (cur + new). */
   count(user: string, folder?: string): number;
   /** Give a folder a new UIDVALIDITY, as a server restore or migration would. */
@@ -316,12 +318,17 @@ ${options.extraConfig ?? ""}
   const maildir = (user: string, folder = "INBOX") =>
     folder === "INBOX" ? join(home, user, "Maildir") : join(home, user, "Maildir", `.${folder.replaceAll("/", ".")}`);
 
-  const deliver = (user: string, raw: string | Buffer, folder = "INBOX") => {
+  const ensureMaildir = (user: string, folder: string) => {
     const target = maildir(user, folder);
     if (!existsSync(join(target, "new"))) {
       for (const sub of ["cur", "new", "tmp"]) mkdirSync(join(target, sub), { recursive: true });
       execFileSync("chown", ["-R", `${uid}:${gid}`, target]);
     }
+    return target;
+  };
+
+  const deliver = (user: string, raw: string | Buffer, folder = "INBOX") => {
+    const target = ensureMaildir(user, folder);
     const name = `${Date.now()}.${randomBytes(6).toString("hex")}.inbound-test`;
     const tmpFile = join(target, "tmp", name);
     const bytes = typeof raw === "string" ? Buffer.from(raw.replace(/\r?\n/g, "\r\n"), "utf8") : raw;
@@ -329,6 +336,14 @@ ${options.extraConfig ?? ""}
     chownSync(tmpFile, uid, gid);
     // Maildir delivery: write to tmp/, rename into new/ so readers never see half a file.
     execFileSync("mv", [tmpFile, join(target, "new", name)]);
+  };
+
+  const deliverFile = (user: string, path: string, folder = "INBOX") => {
+    const target = ensureMaildir(user, folder);
+    const name = `${Date.now()}.${randomBytes(6).toString("hex")}.inbound-test`;
+    execFileSync("cp", [path, join(target, "tmp", name)]);
+    chownSync(join(target, "tmp", name), uid, gid);
+    execFileSync("mv", [join(target, "tmp", name), join(target, "new", name)]);
   };
 
   const count = (user: string, folder = "INBOX") => {
@@ -352,6 +367,7 @@ ${options.extraConfig ?? ""}
     addUsers,
     maildir,
     deliver,
+    deliverFile,
     count,
     resetUidValidity,
     start,

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
 import type { Security } from "../../core/account-settings.js";
@@ -339,8 +339,11 @@ export class ImapSession {
       await this.runStreaming("UID FETCH BODY.PEEK[] (partial)", async (c, touch) => {
         const download = await c.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
         if (!download.content) return;
-        download.content.on("data", touch);
-        await onMessage(meta, download.content);
+        // Count bytes as they pass rather than with a 'data' listener, which would start
+        // the stream flowing before onMessage reads it and drop the first chunks.
+        const counted = download.content.pipe(new Transform({ transform(chunk, _encoding, done) { touch(); done(null, chunk); } }));
+        download.content.once("error", (error) => counted.destroy(error));
+        await onMessage(meta, counted);
       });
     }
   }
