@@ -80,7 +80,7 @@ function configInvalid(problems: FieldProblem[]): InboundError {
 }
 
 function zodProblems(error: z.ZodError): FieldProblem[] {
-  return error.issues.map((issue) => {
+  const problems = error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") {
       return { field: issue.keys.join(", "), message: "is not a known setting" };
     }
@@ -93,6 +93,8 @@ function zodProblems(error: z.ZodError): FieldProblem[] {
     }
     return { field, message };
   });
+  // One problem per field: the first is the most basic ("must not be empty" before the pattern).
+  return problems.filter((p, i) => problems.findIndex((q) => q.field === p.field) === i);
 }
 
 /**
