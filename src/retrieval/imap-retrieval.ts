@@ -2,7 +2,7 @@ import { openImapSession, type ImapSession } from "../protocols/imap/imap-sessio
 import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
-import { takeRaw } from "./raw-taker.js";
+import { createRawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
 /**
@@ -47,8 +47,9 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
 
     for (const batch of chunks(plan, account.batchSize)) {
       const rows: TakenMessage[] = [];
-      await session.fetchRaw(batch, async (meta, body) => {
-        const raw = await takeRaw(store.blobs, body);
+      // Each message's fsync overlaps the next one's download; drain() makes them all durable before the commit.
+      const taker = createRawTaker(store.blobs);
+      const fetched = session.fetchRaw(batch, (meta, body) => taker.take(body, (raw) => {
         run.counters.fetched++;
         rows.push({
           accountId: account.id,
@@ -65,8 +66,14 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
           sentDate: raw.headers.date ?? meta.date,
           subject: raw.headers.subject,
         });
+      }));
+      await fetched.catch(async (error: unknown) => {
+        await taker.drain().catch(() => undefined);
+        throw error;
       });
+      await taker.drain();
       if (rows.length === 0) continue;
+      rows.sort((a, b) => (a.uid as number) - (b.uid as number));
       const highest = Math.max(...rows.map((r) => r.uid ?? 0));
       await run.commit(rows, async (trx) => {
         await store.checkpoints.advance(trx, account.id, folder, status.uidValidity, highest);

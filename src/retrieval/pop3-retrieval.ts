@@ -1,7 +1,7 @@
 import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
-import { takeRaw } from "./raw-taker.js";
+import { createRawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
 /**
@@ -47,8 +47,10 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
     for (const [index, batch] of batches.entries()) {
       const byNumber = new Map(batch.map((entry) => [entry.number, entry.uidl]));
       const rows: TakenMessage[] = [];
-      await client.retrieve(batch.map((entry) => entry.number), async (number, body) => {
-        const raw = await takeRaw(store.blobs, body);
+      const order = new Map(batch.map((entry, i) => [entry.uidl, i]));
+      // Each message's fsync overlaps the next one's download; drain() makes them all durable before the commit.
+      const taker = createRawTaker(store.blobs);
+      const retrieved = client.retrieve(batch.map((entry) => entry.number), (number, body) => taker.take(body, (raw) => {
         const uidl = byNumber.get(number) as string;
         run.counters.fetched++;
         rows.push({
@@ -66,7 +68,13 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
           sentDate: raw.headers.date,
           subject: raw.headers.subject,
         });
+      }));
+      await retrieved.catch(async (error: unknown) => {
+        await taker.drain().catch(() => undefined);
+        throw error;
       });
+      await taker.drain();
+      rows.sort((a, b) => (order.get(a.uidl as string) as number) - (order.get(b.uidl as string) as number));
       if (rows.length > 0) await run.commit(rows);
       if (deleting && rows.length > 0) {
         // The batch is committed: only now may the server copy go.

@@ -38,6 +38,8 @@ export interface BlobStore {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Writes smaller than this are gathered into one buffer of this size before they go to disk. */
+const COALESCE = 256 * 1024;
 
 function checkHash(sha256: string): string {
   // The hash becomes a path: refuse anything else, so no caller can escape the directory.
@@ -91,11 +93,23 @@ export function createBlobStore(dir: string): BlobStore {
     }
   }
 
+  // Directories known to exist, so a write costs no mkdir round trip after the first into a shard.
+  const madeDirs = new Map<string, Promise<void>>();
+  const ensureDir = (path: string): Promise<void> => {
+    let made = madeDirs.get(path);
+    if (made === undefined) {
+      made = mkdir(path, { recursive: true }).then(() => undefined);
+      made.catch(() => madeDirs.delete(path));
+      madeDirs.set(path, made);
+    }
+    return made;
+  };
+
   async function createWriter(): Promise<BlobWriter> {
     const tmpFile = join(tmpDir, `${Date.now()}-${randomBytes(8).toString("hex")}.tmp`);
     let handle: FileHandle;
     try {
-      await mkdir(tmpDir, { recursive: true });
+      await ensureDir(tmpDir);
       handle = await open(tmpFile, "wx", 0o600);
     } catch (error) {
       throw storeFailed("cannot create a temporary file", error);
@@ -103,11 +117,32 @@ export function createBlobStore(dir: string): BlobStore {
     const hash: Hash = createHash("sha256");
     let size = 0;
     let state: "open" | "done" = "open";
+    // Small chunks (a parser's decoded lines, a socket's packets) are copied
+    // into one buffer and written together: one system call per COALESCE
+    // bytes instead of one per chunk, and never more than COALESCE held.
+    let pending: Buffer | null = null;
+    let pendingBytes = 0;
 
     async function discard(): Promise<void> {
       state = "done";
       await handle.close().catch(() => undefined);
       await rm(tmpFile, { force: true });
+    }
+
+    async function writeAll(chunk: Uint8Array): Promise<void> {
+      let offset = 0;
+      while (offset < chunk.byteLength) {
+        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+        offset += bytesWritten;
+      }
+    }
+
+    async function flush(): Promise<void> {
+      if (pendingBytes === 0 || pending === null) return;
+      const bytes = pending.subarray(0, pendingBytes);
+      pending = null;
+      pendingBytes = 0;
+      await writeAll(bytes);
     }
 
     return {
@@ -116,11 +151,15 @@ export function createBlobStore(dir: string): BlobStore {
         hash.update(chunk);
         size += chunk.byteLength;
         try {
-          let offset = 0;
-          while (offset < chunk.byteLength) {
-            const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-            offset += bytesWritten;
+          if (chunk.byteLength >= COALESCE) {
+            await flush();
+            await writeAll(chunk);
+            return;
           }
+          if (pendingBytes + chunk.byteLength > COALESCE) await flush();
+          pending ??= Buffer.allocUnsafe(COALESCE);
+          pending.set(chunk, pendingBytes);
+          pendingBytes += chunk.byteLength;
         } catch (error) {
           await discard();
           throw storeFailed("write failed", error);
@@ -132,16 +171,14 @@ export function createBlobStore(dir: string): BlobStore {
         const sha256 = hash.digest("hex");
         const target = pathOf(sha256);
         try {
+          await flush();
           await handle.sync();
           await handle.close();
-          if (await exists(target)) {
-            await rm(tmpFile, { force: true });
-          } else {
-            await mkdir(dirname(target), { recursive: true });
-            await rename(tmpFile, target);
-            // The rename is durable only once its directory is synced.
-            await fsyncDir(dirname(target));
-          }
+          await ensureDir(dirname(target));
+          // Same name, same bytes: replacing an existing blob is harmless and saves a stat.
+          await rename(tmpFile, target);
+          // The rename is durable only once its directory is synced.
+          await fsyncDir(dirname(target));
         } catch (error) {
           await handle.close().catch(() => undefined);
           await rm(tmpFile, { force: true }).catch(() => undefined);
