@@ -93,36 +93,21 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
+function isListening(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`Dovecot did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    socket.once("error", () => resolve(false));
+  });
 }
 
-async function waitForPortClosed(port: number, timeoutMs: number): Promise<void> {
+async function waitForPort(port: number, listening: boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (!open) return;
-    if (Date.now() > deadline) throw new Error(`Dovecot still listens on ${port} after ${timeoutMs} ms`);
+  while ((await isListening(port)) !== listening) {
+    if (Date.now() > deadline) throw new Error(`Dovecot ${listening ? "did not listen" : "still listens"} on ${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -287,8 +272,8 @@ ${options.extraConfig ?? ""}
       const log = existsSync(join(dir, "dovecot.log")) ? readFileSync(join(dir, "dovecot.log"), "utf8").slice(-2000) : "";
       throw new Error(`dovecot failed to start (exit ${code}):\n${log}`);
     }
-    await waitForPort(ports.imap, 10_000);
-    await waitForPort(ports.pop3, 10_000);
+    await waitForPort(ports.imap, true, 10_000);
+    await waitForPort(ports.pop3, true, 10_000);
   };
   const stop = async () => {
     if (!existsSync(masterPidFile)) return;
@@ -312,7 +297,7 @@ ${options.extraConfig ?? ""}
       await new Promise((r) => setTimeout(r, 20));
     }
     rmSync(masterPidFile, { force: true });
-    await waitForPortClosed(ports.imap, 5_000);
+    await waitForPort(ports.imap, false, 5_000);
   };
 
   const maildir = (user: string, folder = "INBOX") =>

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InboundError } from "../../src/core/inbound-error.js";
 import { mailboxPool, startDovecot, type DovecotServer } from "../harness/dovecot.js";
 import { DIALECTS } from "../store/test-databases.js";
+import { rejection } from "../harness/expectations.js";
 import { makeMessage, openRetrievalFixture, type RetrievalFixture } from "./retrieval-fixture.js";
 
 async function codeOf(work: Promise<unknown>): Promise<string> {
-  const error = await work.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(InboundError);
-  return (error as InboundError).code;
+  return (await rejection(work)).code;
 }
 
 describe.each(DIALECTS)("retrieval on %s", (dialect) => {

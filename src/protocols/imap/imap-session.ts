@@ -1,22 +1,11 @@
 import { Transform, type Readable } from "node:stream";
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
-import type { Security } from "../../core/account-settings.js";
 import { classifyConnectionError } from "../connection-error.js";
+import type { ServerConnectionOptions } from "../server-connection-options.js";
 
 /** How to reach and sign in to an IMAP server. */
-export interface ImapSessionOptions {
-  host: string;
-  port: number;
-  security: Security;
-  tlsVerify: boolean;
-  tlsCa?: string | null;
-  username: string;
-  password: string;
-  /** Connect timeout and per-command inactivity timeout, in ms. */
-  timeoutMs: number;
-  signal?: AbortSignal;
-}
+export type ImapSessionOptions = ServerConnectionOptions;
 
 /** A folder on the server. */
 export interface ImapFolder {

@@ -3,6 +3,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { InboundError } from "../../core/inbound-error.js";
 import { classifyConnectionError } from "../connection-error.js";
+import type { ServerConnectionOptions } from "../server-connection-options.js";
 import { authenticate } from "./commands/authenticate.js";
 import { capa } from "./commands/capa.js";
 import { stls } from "./commands/stls.js";
@@ -12,20 +13,7 @@ import { replyError } from "./pop3-command.js";
 import { DEFAULT_MAX_LINE_LENGTH, Pop3ResponseReader } from "./pop3-response-reader.js";
 
 /** How to reach and log in to a POP3 mailbox. */
-export interface Pop3ConnectOptions {
-  host: string;
-  port: number;
-  /** `tls`: implicit TLS (POP3S); `starttls`: STLS, required; `none`: plaintext. */
-  security: "tls" | "starttls" | "none";
-  /** Verify the server certificate (false sets rejectUnauthorized false). */
-  tlsVerify: boolean;
-  /** PEM of a CA (or the self-signed certificate) to trust. */
-  tlsCa?: string | null;
-  username: string;
-  password: string;
-  /** Longest wait in ms without a byte from the server, per command and for connecting. */
-  timeoutMs: number;
-  signal?: AbortSignal;
+export interface Pop3ConnectOptions extends ServerConnectionOptions {
   /** Longest status or listing line accepted; message bodies are not limited. Default 64 KiB. */
   maxLineLength?: number;
 }

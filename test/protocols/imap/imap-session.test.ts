@@ -3,19 +3,12 @@ import { Readable } from "node:stream";
 import { InboundError } from "../../../src/core/inbound-error.js";
 import { openImapSession, uidSet, type ImapSessionOptions } from "../../../src/protocols/imap/imap-session.js";
 import { startDovecot, type DovecotServer } from "../../harness/dovecot.js";
-
-async function bytesOf(body: Readable | Buffer): Promise<Buffer> {
-  if (Buffer.isBuffer(body)) return body;
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+import { collect, rejection } from "../../harness/expectations.js";
 
 async function expectCode(work: Promise<unknown>, code: string): Promise<InboundError> {
-  const error = await work.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(InboundError);
-  expect((error as InboundError).code).toBe(code);
-  return error as InboundError;
+  const error = await rejection(work);
+  expect(error.code).toBe(code);
+  return error;
 }
 
 describe("ImapSession against a real Dovecot", () => {
@@ -62,7 +55,7 @@ describe("ImapSession against a real Dovecot", () => {
       expect(uids).toHaveLength(2);
       const got = new Map<number, Buffer>();
       await session.fetchRaw(uids, async (meta, body) => {
-        got.set(meta.uid, await bytesOf(body));
+        got.set(meta.uid, await collect(body));
       });
       const all = [...got.values()].map((b) => b.toString()).sort((a, b) => a.length - b.length);
       expect(all[0]).toBe(small);

@@ -1,3 +1,4 @@
+import { collect, rejection } from "../../harness/expectations.js";
 import { createHash } from "node:crypto";
 import { chownSync, createWriteStream, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -31,22 +32,6 @@ function options(user: string, overrides: Partial<Pop3ConnectOptions> = {}): Pop
     timeoutMs: 10_000,
     ...overrides,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<InboundError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(InboundError);
-    return error as InboundError;
-  }
-  throw new Error("expected a rejection");
-}
-
-async function collect(body: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of body) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
 }
 
 function loginLines(user: string, server: DovecotServer = dovecot): string[] {

@@ -1,3 +1,4 @@
+import { collect, rejection } from "../../harness/expectations.js";
 import type { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { InboundError } from "../../../src/core/inbound-error.js";
@@ -14,22 +15,6 @@ afterEach(async () => {
 async function fake(options: FakePop3Options): Promise<Pop3ConnectOptions> {
   server = await startFakePop3(options);
   return { host: "127.0.0.1", port: server.port, security: "none", tlsVerify: true, username: "alice", password: "fake-secret-123", timeoutMs: 5_000 };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<InboundError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(InboundError);
-    return error as InboundError;
-  }
-  throw new Error("expected a rejection");
-}
-
-async function collect(body: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of body) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
 }
 
 const STUFFED: Record<string, string> = {
