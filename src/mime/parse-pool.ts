@@ -14,6 +14,12 @@ export interface ParsePoolOptions {
    * through parse-worker-tsx.mjs).
    */
   workerUrl?: URL;
+  /**
+   * Nice value for the worker threads (Linux; 0 = as the main thread).
+   * Default 10: parsing yields the CPU to taking messages off the server,
+   * which is what makes them safe; it still gets every idle cycle.
+   */
+  niceness?: number;
 }
 
 /**
@@ -83,13 +89,14 @@ function defaultWorkerUrl(): URL {
 export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   const size = Math.max(1, options.size ?? availableParallelism());
   const url = options.workerUrl ?? defaultWorkerUrl();
+  const niceness = options.niceness ?? 10;
   const slots: Slot[] = [];
   const queue: Pending[] = [];
   let nextJobId = 1;
   let closed = false;
 
   function spawn(): Slot {
-    const worker = new Worker(url);
+    const worker = new Worker(url, { workerData: { niceness } });
     const slot: Slot = { worker, current: null };
     worker.on("message", (reply: ParseReply) => {
       const pending = slot.current;

@@ -2,13 +2,16 @@
  * Worker-thread entry for the parse pool. Messages in and out are the typed
  * shapes below; results cross as plain data with the date as an ISO string.
  */
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { isInboundError } from "../core/inbound-error.js";
+import { lowerThreadPriority } from "./lower-thread-priority.js";
 import { parseMessage, type ParsedMessage } from "./parse-message.js";
 import type { ParseJob, ParseReply, WireParsedMessage } from "./parse-pool.js";
 
 if (parentPort === null) throw new Error("parse-worker.ts runs only as a worker thread");
 const port = parentPort;
+const niceness = (workerData as { niceness?: number } | undefined)?.niceness ?? 0;
+if (niceness > 0) lowerThreadPriority(niceness);
 
 port.on("message", (job: ParseJob) => {
   void run(job).then((reply) => port.postMessage(reply));
