@@ -129,6 +129,13 @@ export interface RunLeasesTable {
   expires_at: string;
 }
 
+/** `subscriptions`: accounts whose mailbox is watched; `requested_at` moves on every subscribe. */
+export interface SubscriptionsTable {
+  account_id: string;
+  created_at: string;
+  requested_at: string;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   messages: MessagesTable;
@@ -138,4 +145,5 @@ export interface Schema {
   events: EventsTable;
   outbox: OutboxTable;
   run_leases: RunLeasesTable;
+  subscriptions: SubscriptionsTable;
 }

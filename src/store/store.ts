@@ -8,6 +8,7 @@ import { createEventRepository, type EventRepository } from "./event-repository.
 import { createLeaseRepository, type LeaseRepository } from "./lease-repository.js";
 import { createMessageRepository, type MessageRepository } from "./message-repository.js";
 import type { Schema } from "./schema.js";
+import { createSubscriptionRepository, type SubscriptionRepository } from "./subscription-repository.js";
 
 /** Options for {@link createStore}: the database URL (absent = SQLite) and the data directory (SQLite file, blobs). */
 export type StoreOptions = OpenDatabaseOptions;
@@ -20,6 +21,7 @@ export interface Store {
   checkpoints: CheckpointRepository;
   events: EventRepository;
   leases: LeaseRepository;
+  subscriptions: SubscriptionRepository;
   blobs: BlobStore;
   /**
    * Run `fn` in one database transaction: committed if it resolves, rolled
@@ -53,6 +55,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     checkpoints: createCheckpointRepository(db),
     events: createEventRepository(db),
     leases: createLeaseRepository(db),
+    subscriptions: createSubscriptionRepository(db),
     blobs: createBlobStore(join(options.dataDir, "blobs")),
     transaction: (fn) => db.transaction().execute(fn),
     close: () => database.close(),

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from "kysely";
 import { initialMigration } from "./0001-initial.js";
 import { runLeasesMigration } from "./0002-run-leases.js";
+import { subscriptionsMigration } from "./0004-subscriptions.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -10,6 +11,7 @@ import { runLeasesMigration } from "./0002-run-leases.js";
 const MIGRATIONS: Record<string, Migration> = {
   "0001-initial": initialMigration,
   "0002-run-leases": runLeasesMigration,
+  "0004-subscriptions": subscriptionsMigration,
 };
 
 /**
