@@ -22,3 +22,12 @@ export { retrieveAccount, type RetrievalSummary, type RetrievalProgress, type Re
 export { createStore, type Store, type StoreOptions } from "./store/store.js";
 export type { MessageRecord, MessageSummary, MessagePage, AttachmentRecord, ListMessagesOptions } from "./store/message-repository.js";
 export { openImapSession, ImapSession, type ImapSessionOptions, type ImapFolder } from "./protocols/imap/imap-session.js";
+export { createDeliveryService, type DeliveryService, type DeliveryServiceOptions, type DeliveryStats, type MessageHandler, type EventHandler, type CreatedWebhook, type WebhookTestResult } from "./delivery/delivery-service.js";
+export type { DeliveryEvent, HandlerContext, HandlerOptions, Unsubscribe } from "./delivery/delivery-event.js";
+export type { ReceivedMessage } from "./delivery/received-message.js";
+export type { WebhookBody, WebhookMessage, WebhookAttachment } from "./delivery/webhook-payload.js";
+export { signWebhook, verifyWebhookSignature, type VerifyWebhookOptions } from "./delivery/webhook-signature.js";
+export { EVENT_TYPES, type WebhookInput, type WebhookUpdate } from "./delivery/webhook-settings.js";
+export type { RetryPolicy } from "./delivery/retry-policy.js";
+export type { WebhookRecord } from "./store/webhook-repository.js";
+export type { DeliveryRecord, DeliveryPage, ListDeliveriesOptions } from "./store/delivery-repository.js";

@@ -37,6 +37,12 @@ export const ERROR_CODES = {
   SECRET_KEY_UNKNOWN: "A stored secret names a key id that no configured key has.",
   MESSAGE_PARSE_FAILED: "The message could not be parsed; its raw bytes are stored and flagged.",
   ABORTED: "The operation was cancelled.",
+  WEBHOOK_INVALID: "A webhook setting is missing or wrong; the details name each field.",
+  WEBHOOK_NOT_FOUND: "No webhook has that id; list them with `inbound webhooks list`.",
+  DELIVERY_NOT_FOUND: "No delivery has that id; list them with `inbound deliveries list`.",
+  HANDLER_FAILED: "An in-process handler threw; the event is retried with backoff and parked after the retry limit.",
+  HANDLER_NAME_TAKEN: "A handler with that name is already registered in this process; pass a different { name }.",
+  WEBHOOK_FAILED: "The webhook target did not answer with 2xx in time; the event is retried with backoff and parked after the retry limit.",
 } as const;
 
 /** A catalogued error code. */

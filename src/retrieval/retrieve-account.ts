@@ -1,4 +1,5 @@
 import { InboundError } from "../core/inbound-error.js";
+import { appendOutbox } from "../store/append-outbox.js";
 import type { AccountRecord } from "../store/account-repository.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import type { Store } from "../store/store.js";
@@ -124,15 +125,22 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
     report({ phase: "done" });
     const summary: RetrievalSummary = { ...counters, parseErrors, durationMs: Date.now() - started, takenMs };
     await store.accounts.recordRun(account.id, { at: new Date(), error: null });
-    await store.events.append({ accountId: account.id, type: "retrieval.completed", level: "info", message: `Stored ${summary.stored} new message(s), ${summary.duplicates} already stored, ${summary.parseErrors} parse error(s).`, data: { ...summary } });
+    await store.transaction(async (trx) => {
+      await store.events.append(trx, { accountId: account.id, type: "retrieval.completed", level: "info", message: `Stored ${summary.stored} new message(s), ${summary.duplicates} already stored, ${summary.parseErrors} parse error(s).`, data: { ...summary } });
+      await appendOutbox(trx, { accountId: account.id, type: "retrieval.completed", payload: { ...summary } });
+    });
     return summary;
   } catch (error) {
     // Messages committed before the failure stay committed; let their parsing finish.
     await Promise.allSettled(processing);
     const message = error instanceof Error ? error.message : String(error);
     await store.accounts.recordRun(account.id, { at: new Date(), error: message }).catch(() => undefined);
-    await store.events
-      .append({ accountId: account.id, type: "retrieval.failed", level: "error", message, data: { code: error instanceof InboundError ? error.code : "UNKNOWN", ...counters } })
+    const failed = { code: error instanceof InboundError ? error.code : "UNKNOWN", ...counters };
+    await store
+      .transaction(async (trx) => {
+        await store.events.append(trx, { accountId: account.id, type: "retrieval.failed", level: "error", message, data: failed });
+        await appendOutbox(trx, { accountId: account.id, type: "retrieval.failed", payload: { message, ...failed } });
+      })
       .catch(() => undefined);
     throw error;
   } finally {

@@ -1,4 +1,5 @@
 import { createAccountRepository } from "./account-repository.js";
+import { createWebhookRepository } from "./webhook-repository.js";
 import { atomically, type Executor } from "./executor.js";
 import type { SecretBox } from "../auth/secret-box.js";
 
@@ -18,7 +19,7 @@ export interface RotateKeysResult {
 }
 
 /**
- * Re-seal every account's stored password under the box's active key, in one
+ * Re-seal every account's stored password and webhook secret under the box's active key, in one
  * transaction: if any secret cannot be opened (SECRET_KEY_UNKNOWN or
  * SECRET_KEY_MISMATCH) nothing changes. Afterwards old keys are no longer needed.
  *
@@ -38,6 +39,16 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotateKeys
         unchanged++;
       } else {
         await accounts.setPasswordCiphertext(id, next, trx);
+        resealed++;
+      }
+    }
+    const webhooks = createWebhookRepository(trx);
+    for (const { id, secretEnc } of await webhooks.listSecretCiphertexts(trx)) {
+      const next = options.box.rotate(secretEnc);
+      if (next === secretEnc) {
+        unchanged++;
+      } else {
+        await webhooks.setSecretCiphertext(id, next, trx);
         resealed++;
       }
     }

@@ -112,6 +112,65 @@ export interface OutboxTable {
   type: string;
   payload_json: string;
   created_at: string;
+  /** When delivery fanned the event out to its consumers (0003); `null` until then. */
+  dispatched_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** `webhooks`: HTTP targets for events (0003). */
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** JSON array of event types, `["*"]` for all. */
+  events_json: string;
+  /** Sealed by the secret box; never leaves the repository except to be opened. */
+  secret_enc: string;
+  description: string | null;
+  /** 1 or 0. */
+  enabled: number;
+  /** Why the target was turned off (e.g. it answered 410 Gone); `null` when enabled by hand. */
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** `delivery_handlers`: in-process handler names that have been registered, so their deliveries wait for them (0003). */
+export interface DeliveryHandlersTable {
+  name: string;
+  events_json: string;
+  /** An id minted at first registration: only events with a greater id are fanned out to it. */
+  start_after: string;
+  created_at: string;
+  last_seen_at: string;
+}
+
+/** Where one delivery stands. `retrying` blocks its account's later events for the same consumer; `parked` is the dead letter. */
+export type DeliveryStatus = "pending" | "retrying" | "succeeded" | "parked";
+
+/** `deliveries`: one event for one consumer (`webhook:<id>` or `handler:<name>`), with its attempts (0003). */
+export interface DeliveriesTable {
+  id: string;
+  consumer: string;
+  event_id: string;
+  event_type: string;
+  /** The event's account id, or `""` for service-wide events; the ordering lane. */
+  account_key: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  /** HTTP status of the last webhook attempt. */
+  last_status: number | null;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+/** `delivery_dispatch`: a single row whose lock serialises fan-out across processes (0003). */
+export interface DeliveryDispatchTable {
+  id: number;
+  dispatched_at: string | null;
 }
 
 /**
@@ -145,5 +204,9 @@ export interface Schema {
   events: EventsTable;
   outbox: OutboxTable;
   run_leases: RunLeasesTable;
+  webhooks: WebhooksTable;
+  delivery_handlers: DeliveryHandlersTable;
+  deliveries: DeliveriesTable;
+  delivery_dispatch: DeliveryDispatchTable;
   subscriptions: SubscriptionsTable;
 }

@@ -2,12 +2,14 @@ import { join } from "node:path";
 import type { Transaction } from "kysely";
 import { createAccountRepository, type AccountRepository } from "./account-repository.js";
 import { createBlobStore, type BlobStore } from "./blob-store.js";
+import { createDeliveryRepository, type DeliveryRepository } from "./delivery-repository.js";
 import { createCheckpointRepository, type CheckpointRepository } from "./checkpoint-repository.js";
 import { openDatabase, type Database, type OpenDatabaseOptions } from "./database.js";
 import { createEventRepository, type EventRepository } from "./event-repository.js";
 import { createLeaseRepository, type LeaseRepository } from "./lease-repository.js";
 import { createMessageRepository, type MessageRepository } from "./message-repository.js";
 import type { Schema } from "./schema.js";
+import { createWebhookRepository, type WebhookRepository } from "./webhook-repository.js";
 import { createSubscriptionRepository, type SubscriptionRepository } from "./subscription-repository.js";
 
 /** Options for {@link createStore}: the database URL (absent = SQLite) and the data directory (SQLite file, blobs). */
@@ -21,6 +23,8 @@ export interface Store {
   checkpoints: CheckpointRepository;
   events: EventRepository;
   leases: LeaseRepository;
+  webhooks: WebhookRepository;
+  deliveries: DeliveryRepository;
   subscriptions: SubscriptionRepository;
   blobs: BlobStore;
   /**
@@ -55,6 +59,8 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     checkpoints: createCheckpointRepository(db),
     events: createEventRepository(db),
     leases: createLeaseRepository(db),
+    webhooks: createWebhookRepository(db),
+    deliveries: createDeliveryRepository(db),
     subscriptions: createSubscriptionRepository(db),
     blobs: createBlobStore(join(options.dataDir, "blobs")),
     transaction: (fn) => db.transaction().execute(fn),

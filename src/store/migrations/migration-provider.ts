@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from "kysely";
 import { initialMigration } from "./0001-initial.js";
 import { runLeasesMigration } from "./0002-run-leases.js";
+import { deliveryMigration } from "./0003-delivery.js";
 import { subscriptionsMigration } from "./0004-subscriptions.js";
 
 /*
@@ -11,6 +12,7 @@ import { subscriptionsMigration } from "./0004-subscriptions.js";
 const MIGRATIONS: Record<string, Migration> = {
   "0001-initial": initialMigration,
   "0002-run-leases": runLeasesMigration,
+  "0003-delivery": deliveryMigration,
   "0004-subscriptions": subscriptionsMigration,
 };
 
