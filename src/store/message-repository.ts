@@ -1,8 +1,8 @@
-import { sql, type Selectable } from "kysely";
+import { sql, type ExpressionBuilder, type Selectable } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
 import { atomically, type Executor } from "./executor.js";
-import type { AttachmentsTable, MessagesTable, MessageStatus } from "./schema.js";
+import type { AttachmentsTable, MessagesTable, MessageStatus, Schema } from "./schema.js";
 import { imapSourceKeyPrefix, POP3_SOURCE_KEY_PREFIX } from "./source-key.js";
 import { toTimestamp, toTimestampOrNull } from "./timestamp.js";
 
@@ -129,6 +129,18 @@ export interface ListMessagesOptions {
   limit?: number;
   /** `nextCursor` of the previous page. */
   cursor?: string | null;
+  /** Only messages from this IMAP folder. */
+  folder?: string;
+  /** Message date (sent date, else the server's internal date, else when stored) at or after this instant. */
+  since?: Date | string;
+  /** Message date before this instant. */
+  until?: Date | string;
+  /** Case-insensitive text in a From name or address. */
+  from?: string;
+  /** Case-insensitive text in the subject. */
+  subject?: string;
+  /** `true`: only messages with at least one attachment; `false`: only those without. */
+  hasAttachments?: boolean;
 }
 
 /** Whether an already stored message matches one seen under a new UIDVALIDITY. Not finding one is a normal answer. */
@@ -238,6 +250,11 @@ function toAttachment(row: Selectable<AttachmentsTable>): AttachmentRecord {
     sha256: row.sha256,
     createdAt: row.created_at,
   };
+}
+
+/** A LIKE pattern for "contains `text`", lower-cased, with `!` escaping the wildcards. */
+function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
 }
 
 async function sourceKeysWithPrefix(ex: Executor, accountId: string, prefix: string): Promise<string[]> {
@@ -419,6 +436,18 @@ export function createMessageRepository(db: Executor): MessageRepository {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 1), 500);
       let query = ex.selectFrom("messages").select(SUMMARY_COLUMNS);
       if (options.accountId !== undefined) query = query.where("account_id", "=", options.accountId);
+      if (options.folder !== undefined) query = query.where("folder", "=", options.folder);
+      // Timestamps are ISO text in every column, so coalesce and compare as text on both dialects.
+      const messageDate = sql<string>`coalesce(sent_date, internal_date, stored_at)`;
+      if (options.since !== undefined) query = query.where(messageDate, ">=", toTimestamp(options.since));
+      if (options.until !== undefined) query = query.where(messageDate, "<", toTimestamp(options.until));
+      if (options.from) query = query.where(sql<boolean>`lower(from_json) like ${containsPattern(options.from)} escape '!'`);
+      if (options.subject) query = query.where(sql<boolean>`lower(subject) like ${containsPattern(options.subject)} escape '!'`);
+      if (options.hasAttachments !== undefined) {
+        const withAttachments = (eb: ExpressionBuilder<Schema, "messages">) =>
+          eb.exists(eb.selectFrom("attachments").select("attachments.id").whereRef("attachments.message_id", "=", "messages.id"));
+        query = options.hasAttachments ? query.where((eb) => withAttachments(eb)) : query.where((eb) => eb.not(withAttachments(eb)));
+      }
       // Ids are UUIDv7, so id order is storage order and the last id is a stable cursor.
       if (options.cursor) query = query.where("id", "<", options.cursor);
       const rows = await query.orderBy("id", "desc").limit(limit + 1).execute();

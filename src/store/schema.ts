@@ -195,6 +195,41 @@ export interface SubscriptionsTable {
   requested_at: string;
 }
 
+/** Role of a user or API token: `admin` may do everything, `viewer` only reads. */
+export type UserRole = "admin" | "viewer";
+
+/** `users`: people who sign in to the API and admin page; `password_hash` is scrypt (see server/auth). */
+export interface UsersTable {
+  id: string;
+  username: string;
+  password_hash: string;
+  role: UserRole;
+  created_at: string;
+  updated_at: string;
+}
+
+/** `sessions`: browser sessions; the cookie value is never stored, only its SHA-256 (`id_hash`). */
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+}
+
+/** `api_tokens`: bearer tokens for scripts; only the SHA-256 of the token is stored. */
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  role: UserRole;
+  created_by: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   messages: MessagesTable;
@@ -209,4 +244,7 @@ export interface Schema {
   deliveries: DeliveriesTable;
   delivery_dispatch: DeliveryDispatchTable;
   subscriptions: SubscriptionsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
 }

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Transaction } from "kysely";
 import { createAccountRepository, type AccountRepository } from "./account-repository.js";
+import { createApiTokenRepository, type ApiTokenRepository } from "./api-token-repository.js";
 import { createBlobStore, type BlobStore } from "./blob-store.js";
 import { createDeliveryRepository, type DeliveryRepository } from "./delivery-repository.js";
 import { createCheckpointRepository, type CheckpointRepository } from "./checkpoint-repository.js";
@@ -11,6 +12,7 @@ import { createMessageRepository, type MessageRepository } from "./message-repos
 import type { Schema } from "./schema.js";
 import { createWebhookRepository, type WebhookRepository } from "./webhook-repository.js";
 import { createSubscriptionRepository, type SubscriptionRepository } from "./subscription-repository.js";
+import { createUserRepository, type UserRepository } from "./user-repository.js";
 
 /** Options for {@link createStore}: the database URL (absent = SQLite) and the data directory (SQLite file, blobs). */
 export type StoreOptions = OpenDatabaseOptions;
@@ -26,6 +28,8 @@ export interface Store {
   webhooks: WebhookRepository;
   deliveries: DeliveryRepository;
   subscriptions: SubscriptionRepository;
+  users: UserRepository;
+  apiTokens: ApiTokenRepository;
   blobs: BlobStore;
   /**
    * Run `fn` in one database transaction: committed if it resolves, rolled
@@ -62,6 +66,8 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     webhooks: createWebhookRepository(db),
     deliveries: createDeliveryRepository(db),
     subscriptions: createSubscriptionRepository(db),
+    users: createUserRepository(db),
+    apiTokens: createApiTokenRepository(db),
     blobs: createBlobStore(join(options.dataDir, "blobs")),
     transaction: (fn) => db.transaction().execute(fn),
     close: () => database.close(),

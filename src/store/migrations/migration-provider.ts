@@ -3,6 +3,7 @@ import { initialMigration } from "./0001-initial.js";
 import { runLeasesMigration } from "./0002-run-leases.js";
 import { deliveryMigration } from "./0003-delivery.js";
 import { subscriptionsMigration } from "./0004-subscriptions.js";
+import { usersMigration } from "./0005-users.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0002-run-leases": runLeasesMigration,
   "0003-delivery": deliveryMigration,
   "0004-subscriptions": subscriptionsMigration,
+  "0005-users": usersMigration,
 };
 
 /**
