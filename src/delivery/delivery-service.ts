@@ -314,8 +314,19 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
     return { status: "succeeded" };
   }
 
+  const accountNames = new Map<string, { name: string | null; at: number }>();
+  /** Account names change rarely; a webhook body may show a name up to 10 s old. */
+  async function accountName(id: string): Promise<string | null> {
+    const cached = accountNames.get(id);
+    if (cached && Date.now() - cached.at < 10_000) return cached.name;
+    const name = await store.accounts.get(id).then((a) => a.name, () => null);
+    if (accountNames.size > 10_000) accountNames.clear();
+    accountNames.set(id, { name, at: Date.now() });
+    return name;
+  }
+
   async function webhookBody(event: DeliveryEvent): Promise<WebhookBody | null> {
-    const account = event.accountId === null ? null : await store.accounts.get(event.accountId).then((a) => ({ id: a.id, name: a.name }), () => ({ id: event.accountId as string, name: null }));
+    const account = event.accountId === null ? null : { id: event.accountId, name: await accountName(event.accountId) };
     if (event.type !== "message.received") return buildWebhookBody(event, account, null, options);
     const messageId = String(event.payload.messageId);
     try {

@@ -1,4 +1,4 @@
-import { sql, type Selectable } from "kysely";
+import { sql, type Selectable, type SqlBool } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
 import { atomically, type Executor } from "./executor.js";
@@ -131,6 +131,8 @@ function toRecord(r: Selectable<DeliveriesTable>): DeliveryRecord {
 }
 
 const OPEN: DeliveryStatus[] = ["pending", "retrying"];
+/** `status in ('pending', 'retrying')` with literals, so the databases can use the partial lane index. */
+const IS_OPEN = sql<SqlBool>`status in ('pending', 'retrying')`;
 /** Rows per INSERT; 13 columns each stays far below SQLite's bound-parameter limit. */
 const INSERT_CHUNK = 500;
 
@@ -223,6 +225,9 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
     },
 
     async dispatch(limit) {
+      // Most polls find nothing: look before taking the dispatch lock (a write).
+      const any = await db.selectFrom("outbox").select("id").where("dispatched_at", "is", null).limit(1).executeTakeFirst();
+      if (!any) return 0;
       return atomically(db, async (trx) => {
         const now = toTimestamp();
         // Taking this row's lock first makes dispatchers of several processes run one after the
@@ -255,26 +260,22 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
     async due(consumers, limit, now = new Date()) {
       if (consumers.length === 0 || limit <= 0) return [];
       const at = toTimestamp(now);
+      // Only a lane's head may go: the first open delivery per (consumer, account), from the partial index.
+      const heads = db
+        .selectFrom("deliveries")
+        .select(["consumer", "account_key", (eb) => eb.fn.min("event_id").as("head")])
+        .where(IS_OPEN)
+        .where("consumer", "in", [...consumers])
+        .groupBy(["consumer", "account_key"])
+        .as("h");
       const rows = await db
         .selectFrom("deliveries as d")
+        .innerJoin(heads, (join) => join.onRef("h.consumer", "=", "d.consumer").onRef("h.head", "=", "d.event_id"))
         .leftJoin("outbox as o", "o.id", "d.event_id")
         .select(["d.id", "d.consumer", "d.event_id", "d.event_type", "d.account_key", "d.attempts", "o.payload_json", "o.created_at as event_created_at", "d.created_at"])
         .where("d.status", "in", OPEN)
-        .where("d.consumer", "in", [...consumers])
         .where("d.next_attempt_at", "<=", at)
         .where((eb) => eb.or([eb("d.lease_owner", "is", null), eb("d.lease_expires_at", "<", at)]))
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom("deliveries as e")
-                .select(sql<number>`1`.as("one"))
-                .whereRef("e.consumer", "=", "d.consumer")
-                .whereRef("e.account_key", "=", "d.account_key")
-                .where("e.status", "in", OPEN)
-                .whereRef("e.event_id", "<", "d.event_id"),
-            ),
-          ),
-        )
         .orderBy("d.event_id")
         .limit(limit)
         .execute();

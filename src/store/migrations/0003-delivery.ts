@@ -54,9 +54,14 @@ export const deliveryMigration: Migration = {
       .addColumn("completed_at", "text")
       .addUniqueConstraint("deliveries_consumer_event_uq", ["consumer", "event_id"])
       .execute();
-    // The head-of-line test: "is there an open delivery of this lane before this one?"
-    await db.schema.createIndex("deliveries_lane_idx").on("deliveries").columns(["consumer", "account_key", "status", "event_id"]).execute();
-    await db.schema.createIndex("deliveries_due_idx").on("deliveries").columns(["status", "next_attempt_at"]).execute();
+    // Lane heads: the first open delivery per (consumer, account). Partial, so done deliveries cost nothing.
+    await db.schema
+      .createIndex("deliveries_open_lane_idx")
+      .on("deliveries")
+      .columns(["consumer", "account_key", "event_id"])
+      .where(sql.ref("status"), "in", ["pending", "retrying"])
+      .execute();
+    await db.schema.createIndex("deliveries_status_idx").on("deliveries").columns(["status", "id"]).execute();
 
     await db.schema
       .createTable("delivery_dispatch")
