@@ -14,6 +14,11 @@ import { connectPop3 } from "./protocols/pop3/pop3-client.js";
 import { createMessageProcessor, type MessageProcessor } from "./retrieval/message-processor.js";
 import { retrieveAccount, type RetrievalSummary, type RetrieveOptions } from "./retrieval/retrieve-account.js";
 import { createLeaseRunLock, type RunLock } from "./retrieval/run-lock.js";
+import { createDeliveryService, type DeliveryService, type DeliveryServiceOptions, type EventHandler, type MessageHandler } from "./delivery/delivery-service.js";
+import type { HandlerOptions, Unsubscribe } from "./delivery/delivery-event.js";
+import { accountCredentials } from "./watch/account-credentials.js";
+import { createWatchManager, type SubscribeResult, type WatchManager } from "./watch/watch-manager.js";
+import type { WatchTiming } from "./watch/watch-timing.js";
 import type { AccountRecord } from "./store/account-repository.js";
 import type { AttachmentRecord, ListMessagesOptions, MessagePage, MessageRecord } from "./store/message-repository.js";
 import { createStore, type Store } from "./store/store.js";
@@ -31,6 +36,10 @@ export interface InboundOptions {
   parseWorkers?: number;
   /** URL template for inline images, `{id}` is the attachment id. */
   inlineImageUrlTemplate?: string;
+  /** Delivery settings: public URL for webhook attachment links, retry policies, polling. */
+  delivery?: Omit<DeliveryServiceOptions, "store" | "box" | "log">;
+  /** Watch timings (backoff, safety poll, ...); production defaults otherwise. */
+  watchTiming?: Partial<WatchTiming>;
 }
 
 /** An account as shown to users: every setting except the password. */
@@ -83,6 +92,24 @@ export interface Inbound {
   saveAttachments(messageId: string, dir: string): Promise<string[]>;
   /** Parse messages left pending by an interrupted run. */
   processPending(): Promise<{ parsed: number; parseErrors: number }>;
+  /**
+   * Handle every stored message, at least once, in stored order per account.
+   * A handler that throws is retried with backoff, then parked (see `delivery.listDeliveries`).
+   * Registering a handler starts delivery. Give it a stable `name` to resume where it left off after a restart.
+   */
+  onMessage(handler: MessageHandler, options?: HandlerOptions): Unsubscribe;
+  /** Handle events of one type (`message.received`, `account.state_changed`, `retrieval.completed`, ... or `*`). */
+  on(eventType: string, handler: EventHandler, options?: HandlerOptions): Unsubscribe;
+  /** Watch an account's mailbox (IMAP IDLE, or polling), persisted; idempotent. */
+  subscribe(nameOrId: string): Promise<SubscribeResult>;
+  /** Stop watching an account; a no-op when it is not subscribed. */
+  unsubscribe(nameOrId: string): Promise<{ accountId: string; removed: boolean }>;
+  /** Webhooks and deliveries (list, replay). Nothing runs until {@link start} or a handler is registered. */
+  readonly delivery: DeliveryService;
+  /** Per-account watches and poll schedules. */
+  readonly watches: WatchManager;
+  /** What `inbound serve` runs: delivery workers, every persisted subscription and every poll schedule. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -104,6 +131,19 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
   const lock: RunLock = createLeaseRunLock({ leases: store.leases });
 
   const password = async (account: Account) => box.open(await store.accounts.getPasswordCiphertext(account.id));
+  const delivery = createDeliveryService({ ...options.delivery, store, box, log });
+  const watches = createWatchManager({
+    store,
+    logger: log,
+    timing: options.watchTiming,
+    credentials: accountCredentials(store, box),
+    retrieve: async (accountId, signal) => {
+      const account = await store.accounts.get(accountId);
+      return retrieveAccount({ store, processor, lock }, account, await password(account), { signal, wait: true });
+    },
+  });
+  let deliveryStarted: Promise<void> | undefined;
+  const startDelivery = () => (deliveryStarted ??= delivery.start());
 
   const inbound: Inbound = {
     store,
@@ -201,7 +241,28 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
     async processPending() {
       return processor.processPending((id) => store.accounts.get(id));
     },
+    onMessage(handler, handlerOptions) {
+      const off = delivery.onMessage(handler, handlerOptions);
+      void startDelivery();
+      return off;
+    },
+    on(eventType, handler, handlerOptions) {
+      const off = delivery.on(eventType, handler, handlerOptions);
+      void startDelivery();
+      return off;
+    },
+    subscribe: (nameOrId) => watches.subscribe(nameOrId),
+    unsubscribe: (nameOrId) => watches.unsubscribe(nameOrId),
+    delivery,
+    watches,
+    async start() {
+      await startDelivery();
+      await watches.resumeAll();
+    },
     async close() {
+      // Order: stop taking mail, then let deliveries in hand finish, then release parsers and the store.
+      await watches.close();
+      await delivery.close();
       await pool?.close();
       await store.close();
     },

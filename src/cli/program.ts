@@ -8,6 +8,8 @@ import { createLogger } from "../core/logger.js";
 import { addAccountFlags, settingsFromFlags } from "./account-flags.js";
 import { emit, progressLine, reportError, table, type CliIo } from "./cli-output.js";
 import { serveCommand } from "./serve-command.js";
+import { registerWatchCommands } from "./watch-command.js";
+import { registerDeliveryCommands } from "./deliveries-command.js";
 
 interface GlobalFlags {
   dataDir?: string;
@@ -169,6 +171,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     emit(io, json(), result, () => `New key active; re-encrypted ${result.resealed} secret(s).`);
   });
 
+  registerWatchCommands(program, { io, dataDir, json, withInbound });
+  registerDeliveryCommands(program, { io, dataDir, json, withInbound });
   serveCommand(program, { io, dataDir, onExit: (code) => (exitCode = code) });
 
   try {

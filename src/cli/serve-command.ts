@@ -1,20 +1,22 @@
 import type { Command } from "commander";
-import { sql } from "kysely";
-import { createInbound } from "../inbound.js";
 import { createLogger } from "../core/logger.js";
 import { InboundError } from "../core/inbound-error.js";
-import { startHealthServer } from "../server/health-server.js";
 import type { CliIo } from "./cli-output.js";
+import { startInboundService } from "./inbound-service.js";
+
+/** How long SIGTERM waits for work in hand before the process exits anyway. */
+const DRAIN_LIMIT_MS = 25_000;
 
 /**
- * `inbound serve`: open the store (SQLite under the data dir unless
- * DATABASE_URL says PostgreSQL), finish parsing anything an earlier run left
- * pending, and listen for HTTP until SIGINT/SIGTERM.
+ * `inbound serve`: the whole service in one process (see
+ * {@link startInboundService}). SIGTERM/SIGINT drain: stop taking new work,
+ * finish the message and delivery in hand, close sessions, exit 0 — or
+ * exit 1 if that takes longer than {@link DRAIN_LIMIT_MS}.
  */
 export function serveCommand(program: Command, ctx: { io: CliIo; dataDir: () => string; onExit: (code: number) => void }): void {
   program
     .command("serve")
-    .description("run the service (HTTP health endpoints; API, watcher and scheduler come with later releases)")
+    .description("run the service: REST API and admin page, IMAP IDLE watches, poll schedules, webhook and handler delivery")
     .option("--host <host>", "address to listen on (also INBOUND_HOST; default 127.0.0.1)")
     .option("--port <port>", "port to listen on (also INBOUND_PORT; default 8025)")
     .action(async (flags: { host?: string; port?: string }) => {
@@ -26,29 +28,25 @@ export function serveCommand(program: Command, ctx: { io: CliIo; dataDir: () => 
         throw new InboundError("CONFIG_INVALID", { message: `port: must be a number from 0 to 65535, got "${portText}"`, details: { fields: [{ field: "port", message: "must be a number from 0 to 65535" }] } });
       }
       const dataDir = ctx.dataDir();
-      const inbound = await createInbound({ dataDir, databaseUrl: io.env.DATABASE_URL || undefined, env: io.env, logger: log });
-      const server = await startHealthServer({
-        host,
-        port: Number(portText),
-        ready: async () => {
-          await sql`select 1`.execute(inbound.store.database.db);
-          return true;
-        },
-      });
+      const service = await startInboundService({ dataDir, databaseUrl: io.env.DATABASE_URL || undefined, env: io.env, host, port: Number(portText), logger: log });
       const where = io.env.DATABASE_URL ? "PostgreSQL (DATABASE_URL)" : `SQLite in ${dataDir}`;
-      io.stdout.write(`inbound listening on ${server.url} (health: ${server.url}/healthz), storing in ${where}, blobs in ${inbound.store.blobs.dir}\n`);
-      const pending = inbound.processPending().catch((error: unknown) => log.error({ err: error }, "processing pending messages failed"));
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal }, "shutting down");
-          resolve();
-        };
-        process.once("SIGINT", () => stop("SIGINT"));
-        process.once("SIGTERM", () => stop("SIGTERM"));
+      io.stdout.write(`inbound listening on ${service.url} (admin page ${service.url}/, API ${service.url}/api/docs, health ${service.url}/healthz), storing in ${where}\n`);
+      if (service.adminPassword) {
+        io.stdout.write(`Created user "admin" with password ${service.adminPassword} — shown this once; sign in at ${service.url}/ and change it.\n`);
+      }
+      const signal = await new Promise<string>((resolve) => {
+        process.once("SIGINT", () => resolve("SIGINT"));
+        process.once("SIGTERM", () => resolve("SIGTERM"));
       });
-      await server.close();
-      await pending;
-      await inbound.close();
+      log.info({ signal }, "draining: no new work; finishing what is in hand");
+      const timer = setTimeout(() => {
+        log.error({ limitMs: DRAIN_LIMIT_MS }, "drain took too long; exiting");
+        process.exit(1);
+      }, DRAIN_LIMIT_MS);
+      timer.unref();
+      await service.close();
+      clearTimeout(timer);
+      log.info("stopped");
       ctx.onExit(0);
     });
 }

@@ -67,6 +67,8 @@ export interface ApiServerDeps {
   sessionTtlMs?: number;
   /** `info.version` of the OpenAPI document; default the package version. */
   version?: string;
+  /** Prometheus text for `GET /metrics` (outside the API, like /healthz); absent: no /metrics. */
+  metrics?: () => Promise<string>;
 }
 
 const VERSION = "0.1.0";
@@ -130,7 +132,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     return payload;
   });
   app.addHook("onResponse", async (request, reply) => {
-    if (request.url === "/healthz" || request.url === "/readyz") return;
+    if (request.url === "/healthz" || request.url === "/readyz" || request.url === "/metrics") return;
     log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "http");
   });
   app.setErrorHandler(async (error: unknown, request, reply) => {
@@ -153,6 +155,8 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   app.get("/api/docs/docs.js", async (_request, reply) => reply.type("text/javascript; charset=utf-8").send(API_DOCS_JS));
   app.get("/api/docs/docs.css", async (_request, reply) => reply.type("text/css; charset=utf-8").send(API_DOCS_CSS));
   app.get("/healthz", async () => ({ status: "ok" }));
+  const { metrics } = deps;
+  if (metrics) app.get("/metrics", async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store").send(await metrics()));
   app.get("/readyz", async (_request, reply) => {
     try {
       await sql`select 1`.execute(deps.inbound.store.database.db);

@@ -43,7 +43,8 @@ export interface WebhookTestResult {
 export interface WebhookService {
   listWebhooks(): Promise<Webhook[]>;
   getWebhook(id: string): Promise<Webhook>;
-  createWebhook(input: WebhookInput): Promise<Webhook>;
+  /** The only answer that carries the secret (generated when the input has none). */
+  createWebhook(input: WebhookInput): Promise<Webhook & { secret: string }>;
   /** A `secret` in the patch replaces the stored one. */
   updateWebhook(id: string, patch: Partial<WebhookInput>): Promise<Webhook>;
   removeWebhook(id: string): Promise<void>;

@@ -19,6 +19,11 @@ export const webhookSchema = z
   })
   .meta({ id: "Webhook" });
 
+/** The answer to creating a webhook: the only time its secret is shown. */
+const createdWebhookSchema = webhookSchema
+  .extend({ secret: z.string().describe("The signing secret, shown this once: store it in the receiver to verify Inbound-Signature.") })
+  .meta({ id: "CreatedWebhook" });
+
 const webhookFields = {
   url: z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }),
   events: z.array(z.string().min(1)).min(1, "must name at least one event type").optional(),
@@ -48,7 +53,7 @@ export function webhookRoutes(deps: RouteDeps): RouteDefinition[] {
     defineRoute({
       method: "POST", path: "/webhooks", operationId: "createWebhook", tag: "webhooks", summary: "Add a webhook target", access: "admin",
       body: webhookInput,
-      responses: { 201: { description: "The new webhook", schema: webhookSchema } },
+      responses: { 201: { description: "The new webhook, with its secret shown once", schema: createdWebhookSchema } },
       handler: async ({ body }) => service().createWebhook(body),
     }),
     defineRoute({
