@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { loadKeyRing } from "../auth/key-ring.js";
-import { createSecretBox } from "../auth/secret-box.js";
 import { InboundError } from "../core/inbound-error.js";
-import { createDeliveryService, type DeliveryService } from "../delivery/delivery-service.js";
+import type { DeliveryService } from "../delivery/delivery-service.js";
+import type { Inbound } from "../inbound.js";
 import type { Store } from "../store/store.js";
 import type { WebhookRecord } from "../store/webhook-repository.js";
 import { emit, table, type CliIo } from "./cli-output.js";
@@ -12,7 +11,7 @@ export interface DeliveryCommandContext {
   io: CliIo;
   json(): boolean;
   dataDir(): string;
-  withInbound<T>(work: (inbound: { store: Store }) => Promise<T>): Promise<T>;
+  withInbound<T>(work: (inbound: Pick<Inbound, "store" | "delivery">) => Promise<T>): Promise<T>;
 }
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -33,16 +32,9 @@ function describeWebhook(w: WebhookRecord): string {
  */
 export function registerDeliveryCommands(program: Command, ctx: DeliveryCommandContext): void {
   const { io } = ctx;
+  // The facade's delivery service (its webhook secrets sealed with the same key ring); nothing is started.
   const withDelivery = <T>(work: (delivery: DeliveryService, store: Store) => Promise<T>): Promise<T> =>
-    ctx.withInbound(async (inbound) => {
-      const ring = await loadKeyRing({ env: io.env, dataDir: ctx.dataDir(), log: () => undefined });
-      const delivery = createDeliveryService({ store: inbound.store, box: createSecretBox(ring), publicUrl: io.env.INBOUND_PUBLIC_URL });
-      try {
-        return await work(delivery, inbound.store);
-      } finally {
-        await delivery.close();
-      }
-    });
+    ctx.withInbound((inbound) => work(inbound.delivery, inbound.store));
 
   const webhooks = program.command("webhooks").description("HTTP targets that receive signed events");
   webhooks

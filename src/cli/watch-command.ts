@@ -1,13 +1,9 @@
 import type { Command } from "commander";
-import { loadKeyRing } from "../auth/key-ring.js";
-import { createSecretBox } from "../auth/secret-box.js";
 import { ERROR_CODES, type ErrorCode } from "../core/error-codes.js";
 import { InboundError } from "../core/inbound-error.js";
 import { createLogger } from "../core/logger.js";
 import type { Inbound } from "../inbound.js";
 import type { Address } from "../store/message-repository.js";
-import { accountCredentials } from "../watch/account-credentials.js";
-import { createWatchManager } from "../watch/watch-manager.js";
 import type { WatchState } from "../watch/watch-state.js";
 import { emit, type CliIo } from "./cli-output.js";
 
@@ -99,25 +95,18 @@ export function registerWatchCommands(program: Command, ctx: WatchCommandContext
       const json = ctx.json();
       await ctx.withInbound(async (inbound) => {
         const account = await inbound.getAccount(name);
-        const ring = await loadKeyRing({ env: io.env, dataDir: ctx.dataDir(), log: (message) => io.stderr.write(`${message}\n`) });
         const logger = createLogger({ level: io.env.INBOUND_LOG_LEVEL ?? "warn", destination: io.stderr });
-        const manager = createWatchManager({
-          store: inbound.store,
-          retrieve: (accountId, signal) => inbound.fetch(accountId, { wait: true, signal }),
-          credentials: accountCredentials(inbound.store, createSecretBox(ring)),
-          logger,
-        });
-        const db = inbound.store.database.db;
-        const newest = await db.selectFrom("messages").select("id").where("account_id", "=", account.id).orderBy("id", "desc").limit(1).executeTakeFirst();
-        let lastId = newest?.id ?? "";
+        const manager = inbound.watches;
+        const newestFirst = async () => (await inbound.listMessages({ accountId: account.id, limit: 100 })).items;
+        let lastId = (await newestFirst())[0]?.id ?? "";
         let printing: Promise<void> = Promise.resolve();
         const printNew = async () => {
           // Ids are UUIDv7: everything above the last printed id was stored since.
-          const rows = await db.selectFrom("messages").select(["id", "subject", "from_json", "stored_at"]).where("account_id", "=", account.id).where("id", ">", lastId).orderBy("id").execute();
-          for (const row of rows) {
-            const message: WatchedMessage = { id: row.id, account: account.name, subject: row.subject, from: row.from_json ? (JSON.parse(row.from_json) as Address[]) : null, storedAt: row.stored_at };
+          const fresh = (await newestFirst()).filter((m) => m.id > lastId).reverse();
+          for (const m of fresh) {
+            const message: WatchedMessage = { id: m.id, account: account.name, subject: m.subject, from: m.from, storedAt: m.storedAt };
             io.stdout.write(json ? `${JSON.stringify(message)}\n` : `${message.storedAt}  ${fromText(message.from)}  ${message.subject ?? "(no subject)"}  [${message.id}]\n`);
-            lastId = row.id;
+            lastId = m.id;
           }
         };
 

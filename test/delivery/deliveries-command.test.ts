@@ -27,7 +27,20 @@ describe.each(DIALECTS)("inbound webhooks / deliveries (%s)", (dialect) => {
     stderr.on("data", (d) => (err += d));
     const io = { stdout, stderr, stdin: Readable.from([""]), env: {} };
     const program = new Command("inbound").option("--json").exitOverride().configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
-    registerDeliveryCommands(program, { io, json: () => Boolean(program.opts().json), dataDir: () => target.dataDir, withInbound: (work) => work({ store }) });
+    const ring = await loadKeyRing({ env: {}, dataDir: target.dataDir, log: () => undefined });
+    const delivery = createDeliveryService({ store, box: createSecretBox(ring) });
+    registerDeliveryCommands(program, {
+      io,
+      json: () => Boolean(program.opts().json),
+      dataDir: () => target.dataDir,
+      withInbound: async (work) => {
+        try {
+          return await work({ store, delivery });
+        } finally {
+          await delivery.close();
+        }
+      },
+    });
     let code = 0;
     try {
       await program.parseAsync(args, { from: "user" });
