@@ -1,6 +1,7 @@
 import type { ParsedMessage as MimeParsed } from "../mime/parse-message.js";
 import type { AccountRecord } from "../store/account-repository.js";
-import { appendOutbox } from "../store/append-outbox.js";
+import { InboundError } from "../core/inbound-error.js";
+import { appendOutboxMany } from "../store/append-outbox.js";
 import type { Store } from "../store/store.js";
 
 /** Per-account parse settings. */
@@ -20,8 +21,9 @@ export interface ProcessResult {
 
 /**
  * Turns stored raw messages into parsed ones: parse (off the main thread),
- * then in one transaction save fields and attachments and queue the
- * `message.received` event. A message that fails to parse is saved with its
+ * then save fields and attachments and queue the `message.received`
+ * event in the same transaction (results that finish while a save runs are
+ * saved together in the next one). A message that fails to parse is saved with its
  * parse error and still announced; it never stops the others.
  *
  * @example
@@ -36,23 +38,51 @@ export interface MessageProcessor {
   processPending(accounts: (id: string) => Promise<Pick<AccountRecord, "id" | "sanitize" | "inlineImages">>, accountId?: string): Promise<ProcessResult>;
 }
 
+/** Parsed messages held for the next group commit before parsing waits for it. */
+const MAX_UNSAVED = 32;
+
+type ProcessAccount = Pick<AccountRecord, "id" | "sanitize" | "inlineImages">;
+
+interface WorkItem {
+  account: ProcessAccount;
+  id: string;
+  rawSha256: string;
+}
+
+interface Unsaved {
+  item: WorkItem;
+  parsed: MimeParsed;
+  done: (error?: unknown) => void;
+}
+
 export function createMessageProcessor(options: { store: Store; parse: ParseFunction; concurrency?: number }): MessageProcessor {
   const { store, parse } = options;
   const concurrency = options.concurrency ?? 4;
 
-  async function processOne(account: Pick<AccountRecord, "id" | "sanitize" | "inlineImages">, messageId: string, rawSha256: string): Promise<boolean> {
-    let parsed: MimeParsed;
-    try {
-      parsed = await parse(store.blobs.path(rawSha256), { sanitize: account.sanitize, inlineImages: account.inlineImages });
-    } catch (error) {
-      // A crash of the parser itself is recorded like a parse error: the raw message stays stored.
-      parsed = emptyParse(error instanceof Error ? error.message : String(error));
-    }
+  // Group commit: parse results wait here while a save runs, then go in the next transaction
+  // together, each with its message.received event. One transaction per message cost the main
+  // thread more than the taking itself.
+  let unsaved: Unsaved[] = [];
+  let saving: Promise<void> | null = null;
+
+  function saveSoon(): void {
+    if (saving !== null || unsaved.length === 0) return;
+    const group = unsaved;
+    unsaved = [];
+    saving = saveGroup(group).then(
+      () => group.forEach((u) => u.done()),
+      (error: unknown) => group.forEach((u) => u.done(error)),
+    ).finally(() => {
+      saving = null;
+      saveSoon();
+    });
+  }
+
+  async function saveGroup(group: Unsaved[]): Promise<void> {
     await store.transaction(async (trx) => {
-      await store.messages.saveParsed(
-        trx,
-        messageId,
-        {
+      await store.messages.saveParsedMany(trx, group.map(({ item, parsed }) => ({
+        messageId: item.id,
+        parsed: {
           messageIdHeader: parsed.messageId ?? undefined,
           sentDate: parsed.date ?? undefined,
           subject: parsed.subject,
@@ -67,7 +97,7 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
           sanitizedHtml: parsed.sanitizedHtml,
           parseError: parsed.parseError,
         },
-        parsed.attachments.map((a) => ({
+        attachments: parsed.attachments.map((a) => ({
           id: a.id,
           filename: a.filename,
           contentType: a.contentType,
@@ -76,33 +106,57 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
           disposition: a.disposition,
           sha256: a.sha256,
         })),
-      );
-      await appendOutbox(trx, { accountId: account.id, type: "message.received", payload: { messageId } });
+      })));
+      await appendOutboxMany(trx, group.map(({ item }) => ({ accountId: item.account.id, type: "message.received", payload: { messageId: item.id } })));
     });
-    return parsed.parseError === null;
   }
 
-  async function run(items: Array<{ account: Pick<AccountRecord, "id" | "sanitize" | "inlineImages">; id: string; rawSha256: string }>): Promise<ProcessResult> {
+  /** Parse one message and queue its save; resolves when parsed, with the save still to come. */
+  async function parseOne(item: WorkItem): Promise<{ ok: boolean; saved: Promise<void> }> {
+    let parsed: MimeParsed;
+    try {
+      parsed = await parse(store.blobs.path(item.rawSha256), { sanitize: item.account.sanitize, inlineImages: item.account.inlineImages });
+    } catch (error) {
+      // A crash of the parser itself is recorded like a parse error: the raw message stays stored.
+      parsed = emptyParse(error instanceof Error ? error.message : String(error));
+    }
+    const saved = new Promise<void>((resolve, reject) => {
+      unsaved.push({ item, parsed, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      saveSoon();
+    });
+    saved.catch(() => undefined);
+    return { ok: parsed.parseError === null, saved };
+  }
+
+  async function run(items: WorkItem[]): Promise<ProcessResult> {
     const result: ProcessResult = { parsed: 0, parseErrors: 0 };
+    const saves: Promise<void>[] = [];
     let next = 0;
     const worker = async () => {
       while (next < items.length) {
         const item = items[next++];
-        const ok = await processOne(item.account, item.id, item.rawSha256);
-        result.parsed++;
-        if (!ok) result.parseErrors++;
+        // A parse slot does not wait for the save, but parsed results waiting for one stay few.
+        while (unsaved.length >= MAX_UNSAVED && saving !== null) await saving;
+        const { ok, saved } = await parseOne(item);
+        saves.push(saved.then(() => {
+          result.parsed++;
+          if (!ok) result.parseErrors++;
+        }));
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+    await Promise.all(saves);
     return result;
   }
 
   return {
     async process(account, messageIds) {
-      const items = [];
+      const shas = await store.messages.rawSha256Of(messageIds);
+      const items: WorkItem[] = [];
       for (const id of messageIds) {
-        const message = await store.messages.get(id);
-        items.push({ account, id, rawSha256: message.rawSha256 });
+        const rawSha256 = shas.get(id);
+        if (rawSha256 === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
+        items.push({ account, id, rawSha256 });
       }
       return run(items);
     },
@@ -111,7 +165,7 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
       for (;;) {
         const pending = await store.messages.pendingForProcessing(100, accountId);
         if (pending.length === 0) return total;
-        const items = [];
+        const items: WorkItem[] = [];
         for (const p of pending) items.push({ account: await accounts(p.accountId), id: p.id, rawSha256: p.rawSha256 });
         const result = await run(items);
         total.parsed += result.parsed;

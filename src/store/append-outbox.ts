@@ -31,3 +31,19 @@ export async function appendOutbox(trx: Executor, entry: OutboxInput): Promise<s
     .execute();
   return id;
 }
+
+/**
+ * {@link appendOutbox} for several events in one multi-row insert; returns
+ * their ids in order.
+ *
+ * @example
+ * ```ts
+ * await appendOutboxMany(trx, ids.map((messageId) => ({ accountId, type: "message.received", payload: { messageId } })));
+ * ```
+ */
+export async function appendOutboxMany(trx: Executor, entries: readonly OutboxInput[]): Promise<string[]> {
+  const now = toTimestamp();
+  const rows = entries.map((entry) => ({ id: newId(), account_id: entry.accountId, type: entry.type, payload_json: JSON.stringify(entry.payload), created_at: now }));
+  for (let from = 0; from < rows.length; from += 500) await trx.insertInto("outbox").values(rows.slice(from, from + 500)).execute();
+  return rows.map((r) => r.id);
+}
