@@ -1,27 +1,18 @@
-import { ImapFlow, type ImapFlowOptions } from "imapflow";
-import type { Security } from "../../core/account-settings.js";
+import { ImapFlow } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
-import { classifyConnectionError } from "../connection-error.js";
+import type { ServerConnectionOptions } from "../server-connection-options.js";
+import { imapFlowOptions } from "./imap-client-options.js";
+import { classifyImapError } from "./imap-error.js";
 
 /** How to reach the server and which folder to watch. */
-export interface IdleListenerOptions {
-  host: string;
-  port: number;
-  security: Security;
-  tlsVerify: boolean;
-  tlsCa?: string | null;
-  username: string;
-  password: string;
+export interface IdleListenerOptions extends ServerConnectionOptions {
   /** Folder to watch. */
   folder: string;
-  /** Connect, greeting and per-command timeout, in ms. */
-  timeoutMs: number;
   /**
    * IDLE is ended and re-issued after this long. RFC 2177 lets servers drop
    * an IDLE after 30 minutes, so the default is 25 minutes.
    */
   maxIdleMs?: number;
-  signal?: AbortSignal;
 }
 
 /** New mail in the watched folder: the server's EXISTS grew from `prevCount` to `count`. */
@@ -59,69 +50,6 @@ export interface IdleListener {
 }
 
 const DEFAULT_MAX_IDLE_MS = 25 * 60_000;
-
-function clientOptions(options: IdleListenerOptions): ImapFlowOptions {
-  const { host, port, security, tlsVerify, tlsCa, username, password, timeoutMs } = options;
-  const tls: Record<string, unknown> = { rejectUnauthorized: tlsVerify, minVersion: "TLSv1.2" };
-  if (tlsCa) tls.ca = tlsCa;
-  if (!/^[\d.:]+$/.test(host)) tls.servername = host;
-  return {
-    host,
-    port,
-    secure: security === "tls",
-    doSTARTTLS: security === "starttls" ? true : security === "none" ? false : undefined,
-    tls,
-    auth: { user: username, pass: password },
-    logger: false,
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: Math.max(timeoutMs * 4, 60_000),
-    // IDLE is driven here, not by imapflow's auto-IDLE, so the listener knows when it is idling.
-    disableAutoIdle: true,
-    maxIdleTime: options.maxIdleMs ?? DEFAULT_MAX_IDLE_MS,
-  } as ImapFlowOptions;
-}
-
-/** Server answers during connect/SELECT that mean "later", not "never". */
-const TRANSIENT_RESPONSE_CODES = new Set(["UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"]);
-
-function classify(error: unknown, options: IdleListenerOptions, command: string): InboundError {
-  if (error instanceof InboundError) return error;
-  const endpoint = { host: options.host, port: options.port };
-  const e = error as { authenticationFailed?: boolean; tlsFailed?: boolean; message?: string; responseText?: string; serverResponseCode?: string; code?: string };
-  if (e?.authenticationFailed) {
-    return new InboundError("IMAP_AUTH_FAILED", {
-      message: `The IMAP server ${endpoint.host}:${endpoint.port} rejected the user name or password for "${options.username}"; check them (an app password may be needed).`,
-      cause: error,
-      details: { host: endpoint.host, port: endpoint.port, response: e.responseText ?? null },
-    });
-  }
-  if (e?.tlsFailed && /STARTTLS/i.test(e.message ?? "")) {
-    return new InboundError("STARTTLS_UNSUPPORTED", {
-      message: `${endpoint.host}:${endpoint.port} does not offer STARTTLS, which this account requires. Use security tls on the IMAPS port; Inbound never falls back to plain text silently.`,
-      cause: error,
-      details: { host: endpoint.host, port: endpoint.port },
-    });
-  }
-  const network = classifyConnectionError(error, endpoint);
-  if (network) return network;
-  if (e?.code === "NoConnection" || /closed|no connection|unexpected close|BYE/i.test(`${e?.message ?? ""} ${e?.responseText ?? ""}`)) {
-    return new InboundError("CONNECTION_CLOSED", { message: `${endpoint.host}:${endpoint.port} closed the connection during ${command}.`, cause: error, retryable: true, details: { command } });
-  }
-  if (e?.serverResponseCode === "NONEXISTENT" || /doesn't exist|does not exist|unknown mailbox|mailbox not found/i.test(e?.responseText ?? "")) {
-    return new InboundError("IMAP_FOLDER_NOT_FOUND", {
-      message: `The folder "${options.folder}" does not exist on ${endpoint.host}; list folders with \`inbound folders NAME\`.`,
-      cause: error,
-      details: { folder: options.folder },
-    });
-  }
-  return new InboundError("IMAP_COMMAND_FAILED", {
-    message: `The IMAP server refused ${command}: ${e?.responseText ?? e?.message ?? String(error)}`,
-    cause: error,
-    retryable: TRANSIENT_RESPONSE_CODES.has(e?.serverResponseCode ?? ""),
-    details: { command, responseCode: e?.serverResponseCode ?? null },
-  });
-}
 
 async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => InboundError, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -161,7 +89,7 @@ async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Inb
  */
 export async function openIdleListener(options: IdleListenerOptions): Promise<IdleListener> {
   if (options.signal?.aborted) throw new InboundError("ABORTED", { message: "Opening the IDLE connection was cancelled." });
-  const client = new ImapFlow(clientOptions(options));
+  const client = new ImapFlow(imapFlowOptions(options, { maxIdleTime: options.maxIdleMs ?? DEFAULT_MAX_IDLE_MS }));
   const newMail = new Set<(data: NewMailData) => void>();
   const closed = new Set<(reason: InboundError) => void>();
   let lastError: unknown;
@@ -184,7 +112,7 @@ export async function openIdleListener(options: IdleListenerOptions): Promise<Id
     await withTimeout(client.connect(), options.timeoutMs * 2, timeoutError("connect"), options.signal);
   } catch (error) {
     client.close();
-    throw classify(error, options, "connect");
+    throw classifyImapError(error, options, "connect");
   }
   try {
     // SELECT, not EXAMINE: Dovecot told a read-only session of new mail ~200 ms later than a
@@ -193,7 +121,7 @@ export async function openIdleListener(options: IdleListenerOptions): Promise<Id
     exists = mailbox.exists;
   } catch (error) {
     client.close();
-    throw classify(error, options, "SELECT");
+    throw classifyImapError(error, options, "SELECT");
   }
   const idleSupported = client.capabilities.has("IDLE");
 
@@ -210,7 +138,7 @@ export async function openIdleListener(options: IdleListenerOptions): Promise<Id
   client.on("close", () => {
     const reason = lastError === undefined
       ? new InboundError("CONNECTION_CLOSED", { message: `${options.host}:${options.port} closed the IDLE connection.`, retryable: true, details: { host: options.host, port: options.port } })
-      : classify(lastError, options, "IDLE");
+      : classifyImapError(lastError, options, "IDLE");
     end(reason.retryable ? reason : new InboundError("CONNECTION_CLOSED", { message: reason.message, cause: reason, retryable: true }));
   });
 
@@ -250,7 +178,7 @@ export async function openIdleListener(options: IdleListenerOptions): Promise<Id
         await withTimeout(client.noop(), options.timeoutMs, timeoutError("NOOP"));
       } catch (error) {
         client.close();
-        throw classify(error, options, "NOOP");
+        throw classifyImapError(error, options, "NOOP");
       } finally {
         paused = false;
       }

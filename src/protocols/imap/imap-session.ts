@@ -1,8 +1,9 @@
 import { Transform, type Readable } from "node:stream";
-import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from "imapflow";
+import { ImapFlow, type FetchMessageObject } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
-import { classifyConnectionError } from "../connection-error.js";
 import type { ServerConnectionOptions } from "../server-connection-options.js";
+import { imapFlowOptions } from "./imap-client-options.js";
+import { classifyImapError } from "./imap-error.js";
 
 /** How to reach and sign in to an IMAP server. */
 export type ImapSessionOptions = ServerConnectionOptions;
@@ -98,31 +99,9 @@ export class ImapSession {
     return session;
   }
 
-  private clientOptions(): ImapFlowOptions {
-    const { host, port, security, tlsVerify, tlsCa, username, password, timeoutMs } = this.options;
-    const tls: Record<string, unknown> = { rejectUnauthorized: tlsVerify, minVersion: "TLSv1.2" };
-    if (tlsCa) tls.ca = tlsCa;
-    if (!/^[\d.:]+$/.test(host)) tls.servername = host;
-    return {
-      host,
-      port,
-      secure: security === "tls",
-      // STARTTLS when asked for is required: imapflow fails rather than fall back to plain.
-      doSTARTTLS: security === "starttls" ? true : security === "none" ? false : undefined,
-      tls,
-      auth: { user: username, pass: password },
-      logger: false,
-      connectionTimeout: timeoutMs,
-      greetingTimeout: timeoutMs,
-      socketTimeout: Math.max(timeoutMs * 4, 60_000),
-      disableAutoIdle: true,
-      maxIdleTime: undefined,
-    } as ImapFlowOptions;
-  }
-
   private async connect(): Promise<ImapFlow> {
     this.throwIfAborted();
-    const client = new ImapFlow(this.clientOptions());
+    const client = new ImapFlow(imapFlowOptions(this.options));
     // A dropped socket emits 'error'; the session notices through `usable` and reconnects.
     client.on("error", () => undefined);
     try {
@@ -142,37 +121,7 @@ export class ImapSession {
   }
 
   private classify(error: unknown, command: string): InboundError {
-    if (error instanceof InboundError) return error;
-    const endpoint = { host: this.options.host, port: this.options.port };
-    const e = error as { authenticationFailed?: boolean; tlsFailed?: boolean; message?: string; responseText?: string; serverResponseCode?: string; code?: string };
-    if (e?.authenticationFailed) {
-      return new InboundError("IMAP_AUTH_FAILED", {
-        message: `The IMAP server ${endpoint.host}:${endpoint.port} rejected the user name or password for "${this.options.username}"; check them (an app password may be needed).`,
-        cause: error,
-        details: { host: endpoint.host, port: endpoint.port, response: e.responseText ?? null },
-      });
-    }
-    if (e?.tlsFailed && /STARTTLS/i.test(e.message ?? "")) {
-      return new InboundError("STARTTLS_UNSUPPORTED", {
-        message: `${endpoint.host}:${endpoint.port} does not offer STARTTLS, which this account requires (${e.message}). Use security tls on the IMAPS port, or ask the server's admin to enable STARTTLS; Inbound never falls back to plain text silently.`,
-        cause: error,
-        details: { host: endpoint.host, port: endpoint.port },
-      });
-    }
-    const network = classifyConnectionError(error, endpoint);
-    if (network) return network;
-    if (e?.code === "NoConnection" || /closed|no connection|unexpected close/i.test(e?.message ?? "")) {
-      return new InboundError("CONNECTION_CLOSED", { message: `${endpoint.host}:${endpoint.port} closed the connection during ${command}.`, cause: error, retryable: true });
-    }
-    if (e?.serverResponseCode === "NONEXISTENT" || /doesn't exist|does not exist|unknown mailbox|mailbox not found/i.test(e?.responseText ?? "")) {
-      return new InboundError("IMAP_FOLDER_NOT_FOUND", { cause: error, details: { command, response: e.responseText ?? null } });
-    }
-    return new InboundError("IMAP_COMMAND_FAILED", {
-      message: `The IMAP server refused ${command}: ${e?.responseText ?? e?.message ?? String(error)}`,
-      cause: error,
-      retryable: false,
-      details: { command, responseCode: e?.serverResponseCode ?? null },
-    });
+    return classifyImapError(error, { host: this.options.host, port: this.options.port, username: this.options.username, folder: this.selected }, command);
   }
 
   private async withTimeout<T>(command: string, work: Promise<T>, client: ImapFlow | undefined = this.client): Promise<T> {
