@@ -27,7 +27,7 @@ export function defaultPort(protocol: Protocol, security: Security): number {
 }
 
 function securityChoices(protocol: Protocol): [Security, string][] {
-  return implicitTls(protocol) ? [["tls", "TLS from the start"]] : [["starttls", "STARTTLS (required)"], ["none", "None: plain text, trusted networks only"]];
+  return implicitTls(protocol) ? [["tls", "TLS from the start"]] : [["starttls", "STARTTLS (required)"], ["none", "None (plain text)"]];
 }
 
 const text = (attrs: Record<string, unknown> = {}) => h("input", { type: "text", spellcheck: "false", autocapitalize: "none", ...attrs });
@@ -64,7 +64,7 @@ export function accountFormView(ctx: AppContext, accountId: string | null): View
     all: formField({ name: "all", label: "Take every new message (ignore the limit)", control: check(), inline: true }),
     batchSize: formField({ name: "batchSize", label: "Batch size", control: num({ min: 1, max: 10000 }), hint: "Messages per server round trip." }),
     timeoutMs: formField({ name: "timeoutMs", label: "Timeout (ms)", control: num({ min: 1000, max: 600000, step: 1000 }) }),
-    pollIntervalSeconds: formField({ name: "pollIntervalSeconds", label: "Poll every (seconds, optional)", control: num({ min: 10 }), hint: "Empty: the service's default schedule; IMAP IDLE is used when subscribed." }),
+    pollIntervalSeconds: formField({ name: "pollIntervalSeconds", label: "Poll every (seconds, optional)", control: num({ min: 10 }), hint: "Empty: no schedule (fetch now, or subscribe to take mail as it arrives)." }),
     enabled: formField({ name: "enabled", label: "Enabled", control: check(), inline: true }),
     after: formField({ name: "after", label: "Then, on the server", control: select([["none", "Leave the message"], ["delete", "Delete the message"], ["move", "Move it to a folder"]]) }),
     moveTo: formField({ name: "moveTo", label: "Move to folder", control: text() }),
@@ -73,6 +73,16 @@ export function accountFormView(ctx: AppContext, accountId: string | null): View
     inlineImages: formField({ name: "inlineImages", label: "Rewrite inline (cid:) images to stored attachments", control: check(), inline: true }),
   } satisfies Record<string, FormField>;
   const fields: FormField[] = Object.values(f);
+  // A field's error goes once it is edited; the summary goes with the last one.
+  for (const field of fields) {
+    field.element.addEventListener("input", () => clearError(field));
+    field.element.addEventListener("change", () => clearError(field));
+  }
+  function clearError(field: FormField): void {
+    if (!field.element.classList.contains("has-error")) return;
+    field.setError(null);
+    if (!fields.some((x) => x.element.classList.contains("has-error"))) summary.hidden = true;
+  }
 
   const folderList = h("p", { class: "field-hint", hidden: true });
   const loadFolders = editing ? h("button", { type: "button", class: "button small", onclick: () => void fillFolders() }, "Load folders from server") : null;
