@@ -120,6 +120,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
   const ring = await loadKeyRing({ env, dataDir: options.dataDir, log: (message) => log.warn(message) });
   const box: SecretBox = createSecretBox(ring);
   const store = await createStore({ databaseUrl: options.databaseUrl, dataDir: options.dataDir });
+  const delivery = createDeliveryService({ ...options.delivery, store, box, log });
   let pool: ParsePool | undefined;
   const parsePool = () => (pool ??= createParsePool({ size: options.parseWorkers }));
   const processor: MessageProcessor = createMessageProcessor({
@@ -127,11 +128,12 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
     parse: (path, settings) =>
       parsePool().parse(path, { blobDir: store.blobs.dir, sanitize: settings.sanitize, inlineImages: settings.inlineImages, inlineImageUrlTemplate: options.inlineImageUrlTemplate }),
     concurrency: Math.max(2, (options.parseWorkers ?? 2) * 2),
+    // New message.received events are in the outbox: hand them on now, not at the next poll.
+    onSaved: () => delivery.notify(),
   });
   const lock: RunLock = createLeaseRunLock({ leases: store.leases });
 
   const password = async (account: Account) => box.open(await store.accounts.getPasswordCiphertext(account.id));
-  const delivery = createDeliveryService({ ...options.delivery, store, box, log });
   const watches = createWatchManager({
     store,
     logger: log,

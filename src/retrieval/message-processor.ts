@@ -55,7 +55,13 @@ interface Unsaved {
   done: (error?: unknown) => void;
 }
 
-export function createMessageProcessor(options: { store: Store; parse: ParseFunction; concurrency?: number }): MessageProcessor {
+export function createMessageProcessor(options: {
+  store: Store;
+  parse: ParseFunction;
+  concurrency?: number;
+  /** Told after each group of parsed messages (and their `message.received` events) committed, e.g. to wake delivery. */
+  onSaved?: () => void;
+}): MessageProcessor {
   const { store, parse } = options;
   const concurrency = options.concurrency ?? 4;
 
@@ -64,13 +70,31 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
   // thread more than the taking itself.
   let unsaved: Unsaved[] = [];
   let saving: Promise<void> | null = null;
+  // Parses finish in any order, but events must follow store order (per account, handlers and
+  // webhooks see mail in the order it was stored): results wait here, by the sequence in which
+  // their messages were handed in, until every earlier one is parsed too.
+  let nextSeq = 0;
+  let submitted = 0;
+  const parsedAhead = new Map<number, Unsaved>();
+
+  function release(seq: number, entry: Unsaved): void {
+    parsedAhead.set(seq, entry);
+    for (let ready = parsedAhead.get(nextSeq); ready !== undefined; ready = parsedAhead.get(nextSeq)) {
+      parsedAhead.delete(nextSeq++);
+      unsaved.push(ready);
+    }
+    saveSoon();
+  }
 
   function saveSoon(): void {
     if (saving !== null || unsaved.length === 0) return;
     const group = unsaved;
     unsaved = [];
     saving = saveGroup(group).then(
-      () => group.forEach((u) => u.done()),
+      () => {
+        options.onSaved?.();
+        group.forEach((u) => u.done());
+      },
       (error: unknown) => group.forEach((u) => u.done(error)),
     ).finally(() => {
       saving = null;
@@ -112,7 +136,7 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
   }
 
   /** Parse one message and queue its save; resolves when parsed, with the save still to come. */
-  async function parseOne(item: WorkItem): Promise<{ ok: boolean; saved: Promise<void> }> {
+  async function parseOne(item: WorkItem, seq: number): Promise<{ ok: boolean; saved: Promise<void> }> {
     let parsed: MimeParsed;
     try {
       parsed = await parse(store.blobs.path(item.rawSha256), { sanitize: item.account.sanitize, inlineImages: item.account.inlineImages });
@@ -121,8 +145,7 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
       parsed = emptyParse(error instanceof Error ? error.message : String(error));
     }
     const saved = new Promise<void>((resolve, reject) => {
-      unsaved.push({ item, parsed, done: (error) => (error === undefined ? resolve() : reject(error)) });
-      saveSoon();
+      release(seq, { item, parsed, done: (error) => (error === undefined ? resolve() : reject(error)) });
     });
     saved.catch(() => undefined);
     return { ok: parsed.parseError === null, saved };
@@ -135,9 +158,10 @@ export function createMessageProcessor(options: { store: Store; parse: ParseFunc
     const worker = async () => {
       while (next < items.length) {
         const item = items[next++];
+        const seq = submitted++;
         // A parse slot does not wait for the save, but parsed results waiting for one stay few.
         while (unsaved.length >= MAX_UNSAVED && saving !== null) await saving;
-        const { ok, saved } = await parseOne(item);
+        const { ok, saved } = await parseOne(item, seq);
         saves.push(saved.then(() => {
           result.parsed++;
           if (!ok) result.parseErrors++;

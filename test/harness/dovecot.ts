@@ -127,6 +127,12 @@ function makeCertificate(dir: string): { certFile: string; keyFile: string } {
 }
 
 let uniqueCounter = 0;
+let deliveryCounter = 0;
+
+/** A Maildir file name that sorts in delivery order, so Dovecot's UIDs follow the order tests deliver in. */
+function maildirName(): string {
+  return `${Date.now()}.M${String(deliveryCounter++).padStart(9, "0")}P${process.pid}.inbound-test`;
+}
 
 /**
  * Start a private Dovecot. Each call gets its own directory and ports, so test
@@ -314,7 +320,7 @@ ${options.extraConfig ?? ""}
 
   const deliver = (user: string, raw: string | Buffer, folder = "INBOX") => {
     const target = ensureMaildir(user, folder);
-    const name = `${Date.now()}.${randomBytes(6).toString("hex")}.inbound-test`;
+    const name = maildirName();
     const tmpFile = join(target, "tmp", name);
     const bytes = typeof raw === "string" ? Buffer.from(raw.replace(/\r?\n/g, "\r\n"), "utf8") : raw;
     writeFileSync(tmpFile, bytes);
@@ -325,7 +331,7 @@ ${options.extraConfig ?? ""}
 
   const deliverFile = (user: string, path: string, folder = "INBOX") => {
     const target = ensureMaildir(user, folder);
-    const name = `${Date.now()}.${randomBytes(6).toString("hex")}.inbound-test`;
+    const name = maildirName();
     execFileSync("cp", [path, join(target, "tmp", name)]);
     chownSync(join(target, "tmp", name), uid, gid);
     execFileSync("mv", [join(target, "tmp", name), join(target, "new", name)]);
