@@ -1,4 +1,6 @@
 import { readFile, mkdir } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -211,11 +213,84 @@ describe("admin page in headless Chromium", () => {
     const { context, page } = await fx.newPage();
     try {
       await fx.signIn(page);
-      await page.getByRole("button", { name: "Test wrong-password" }).click();
+      // By keyboard: the actions are real buttons, the confirmation is a modal that Escape cancels.
+      await page.getByRole("button", { name: "Test wrong-password" }).focus();
+      await page.keyboard.press("Enter");
       await expect.poll(() => page.locator(".notice").textContent(), { timeout: 20_000 }).toContain("Sign-in failed: the server rejected the user name or password.");
+      await page.getByRole("button", { name: "Delete wrong-password" }).focus();
+      await page.keyboard.press("Enter");
+      await page.getByRole("dialog").waitFor();
+      expect(await page.evaluate("document.activeElement.textContent")).toBe("Cancel");
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog").waitFor({ state: "detached" });
+      expect(await page.locator('tr[data-account="wrong-password"]').count()).toBe(1);
     } finally {
       await context.close();
       await fx.service.inbound.removeAccount("wrong-password");
+    }
+  });
+
+  it("adds, tests and deletes a webhook, and replays a failed delivery", async () => {
+    const [, box] = fx.boxes;
+    let answer = 200;
+    const received: string[] = [];
+    const receiver: Server = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      request.on("end", () => {
+        received.push(body);
+        response.writeHead(answer).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const { context, page } = await fx.newPage();
+    try {
+      await fx.signIn(page);
+      await page.getByRole("link", { name: "Webhooks" }).click();
+      await page.getByRole("heading", { level: 1, name: "Webhooks" }).waitFor();
+      await page.getByLabel("URL").fill("ftp://nope");
+      await page.getByRole("button", { name: "Add webhook" }).click();
+      await page.getByText(/^URL must/).waitFor();
+      await page.getByLabel("URL").fill(hookUrl);
+      await page.getByRole("button", { name: "Add webhook" }).click();
+      await page.getByRole("cell", { name: hookUrl, exact: true }).waitFor();
+      await page.getByRole("button", { name: `Test ${hookUrl}` }).click();
+      await expect.poll(() => page.locator('.notice[role="status"]').textContent()).toContain("answered 200");
+
+      // The target fails: the delivery of a new message is retried and can be replayed from the page.
+      answer = 500;
+      fx.dovecot.deliver(box.name, plainMessage("For the hook", "dave@example.com", "Deliver me."));
+      await fx.service.inbound.addAccount({ name: "hooked", protocol: "imap", security: "none", host: "127.0.0.1", port: fx.dovecot.ports.imap, username: box.name, password: box.password });
+      await fx.service.inbound.fetch("hooked");
+      await page.getByRole("link", { name: "Deliveries" }).first().click();
+      await page.getByLabel("Show").selectOption("failed");
+      const replay = page.getByRole("button", { name: /^Replay message\.received/ });
+      await expect
+        .poll(async () => {
+          await page.getByRole("button", { name: "Refresh" }).click();
+          return replay.count();
+        }, { timeout: 20_000 })
+        .toBe(1);
+      answer = 200;
+      await replay.click();
+      await expect.poll(() => page.locator('.notice[role="status"]').textContent()).toContain("queued again");
+      await page.getByLabel("Show").selectOption("succeeded");
+      await expect
+        .poll(async () => {
+          await page.getByRole("button", { name: "Refresh" }).click();
+          return page.locator("tr[data-delivery]").filter({ hasText: "message.received" }).count();
+        }, { timeout: 20_000 })
+        .toBe(1);
+
+      await page.getByRole("link", { name: "Webhooks" }).first().click();
+      await page.getByRole("button", { name: `Delete ${hookUrl}` }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Delete webhook" }).click();
+      await page.getByText("No webhooks yet.").waitFor();
+    } finally {
+      await context.close();
+      await new Promise((resolve) => receiver.close(resolve));
+      await fx.service.inbound.removeAccount("hooked").catch(() => undefined);
     }
   });
 });
