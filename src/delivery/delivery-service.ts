@@ -7,7 +7,7 @@ import type { DeliveryOutcome, DeliveryPage, DeliveryRecord, DueDelivery, ListDe
 import type { Store } from "../store/store.js";
 import { webhookConsumer, type WebhookRecord } from "../store/webhook-repository.js";
 import type { DeliveryEvent, HandlerContext, HandlerOptions, Unsubscribe } from "./delivery-event.js";
-import { isDeadLocalOwner, newOwnerId } from "./owner-id.js";
+import { isDeadLocalOwner, newOwnerId } from "../store/lease-owner.js";
 import { loadReceivedMessage, type ReceivedMessage } from "./received-message.js";
 import { backoffDelay, DEFAULT_HANDLER_RETRY, DEFAULT_WEBHOOK_RETRY, resolveRetryPolicy, type RetryPolicy } from "./retry-policy.js";
 import { buildWebhookBody, type WebhookBody } from "./webhook-payload.js";

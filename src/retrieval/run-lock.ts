@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import { InboundError } from "../core/inbound-error.js";
-import type { LeaseHolder, LeaseRepository } from "../store/lease-repository.js";
+import { isDeadLocalOwner, newOwnerId } from "../store/lease-owner.js";
+import type { LeaseRepository } from "../store/lease-repository.js";
 
 /** Releases a held run lock. Safe to call twice. */
 export type ReleaseRunLock = () => Promise<void>;
@@ -87,24 +86,13 @@ export function createLeaseRunLock(options: LeaseRunLockOptions): RunLock {
   const ttlMs = options.ttlMs ?? 30_000;
   const pollMs = options.pollMs ?? 250;
   const local = createProcessRunLock();
-  const host = hostname();
-  const canSteal = (holder: LeaseHolder) => {
-    const [holderHost, pidText] = holder.owner.split("|");
-    if (holderHost !== host) return false;
-    try {
-      process.kill(Number(pidText), 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "ESRCH";
-    }
-  };
   return {
     async acquire(accountId, acquireOptions = {}) {
       const releaseLocal = await local.acquire(accountId, acquireOptions);
-      const owner = `${host}|${process.pid}|${randomBytes(6).toString("hex")}`;
+      const owner = newOwnerId();
       try {
         for (;;) {
-          const attempt = await options.leases.tryAcquire(accountId, owner, ttlMs, canSteal);
+          const attempt = await options.leases.tryAcquire(accountId, owner, ttlMs, (holder) => isDeadLocalOwner(holder.owner));
           if (attempt.acquired) break;
           if (!acquireOptions.wait) {
             throw new InboundError("ACCOUNT_BUSY", {

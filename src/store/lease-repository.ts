@@ -21,7 +21,12 @@ export interface LeaseRepository {
   /** Extend a held lease; false when it was lost (expired and taken over). */
   renew(accountId: string, owner: string, ttlMs: number): Promise<boolean>;
   release(accountId: string, owner: string): Promise<void>;
+  /** Extend every lease `owner` holds in one statement; returns the accounts it still holds. */
+  renewAll(owner: string, ttlMs: number): Promise<Set<string>>;
 }
+
+/** The tables holding leases: retrieval runs, and watches (who watches or polls an account). */
+export type LeaseTable = "run_leases" | "watch_leases";
 
 /**
  * The lease repository over `db`; one upsert decides, on SQLite and PostgreSQL alike.
@@ -32,20 +37,20 @@ export interface LeaseRepository {
  * const attempt = await leases.tryAcquire(accountId, "host:123:ab12", 30_000);
  * ```
  */
-export function createLeaseRepository(db: Executor): LeaseRepository {
+export function createLeaseRepository(db: Executor, table: LeaseTable = "run_leases"): LeaseRepository {
   const expiry = (ttlMs: number) => toTimestamp(new Date(Date.now() + ttlMs));
 
   async function upsert(accountId: string, owner: string, ttlMs: number, force: boolean): Promise<LeaseHolder> {
     const now = toTimestamp();
     await db
-      .insertInto("run_leases")
+      .insertInto(table)
       .values({ account_id: accountId, owner, expires_at: expiry(ttlMs) })
       .onConflict((oc) => {
         const update = oc.column("account_id").doUpdateSet({ owner, expires_at: expiry(ttlMs) });
-        return force ? update : update.where((eb) => eb.or([eb("run_leases.expires_at", "<", now), eb("run_leases.owner", "=", owner)]));
+        return force ? update : update.where((eb) => eb.or([eb(`${table}.expires_at`, "<", now), eb(`${table}.owner`, "=", owner)]));
       })
       .execute();
-    const row = await db.selectFrom("run_leases").select(["owner", "expires_at"]).where("account_id", "=", accountId).executeTakeFirstOrThrow();
+    const row = await db.selectFrom(table).select(["owner", "expires_at"]).where("account_id", "=", accountId).executeTakeFirstOrThrow();
     return { owner: row.owner, expiresAt: row.expires_at };
   }
 
@@ -54,17 +59,22 @@ export function createLeaseRepository(db: Executor): LeaseRepository {
       let holder = await upsert(accountId, owner, ttlMs, false);
       if (holder.owner !== owner && canSteal?.(holder)) {
         // Only replace the dead holder we looked at, not one that took over meanwhile.
-        await db.deleteFrom("run_leases").where("account_id", "=", accountId).where("owner", "=", holder.owner).execute();
+        await db.deleteFrom(table).where("account_id", "=", accountId).where("owner", "=", holder.owner).execute();
         holder = await upsert(accountId, owner, ttlMs, false);
       }
       return holder.owner === owner ? { acquired: true } : { acquired: false, holder };
     },
     async renew(accountId, owner, ttlMs) {
-      const result = await db.updateTable("run_leases").set({ expires_at: expiry(ttlMs) }).where("account_id", "=", accountId).where("owner", "=", owner).executeTakeFirst();
+      const result = await db.updateTable(table).set({ expires_at: expiry(ttlMs) }).where("account_id", "=", accountId).where("owner", "=", owner).executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
     },
     async release(accountId, owner) {
-      await db.deleteFrom("run_leases").where("account_id", "=", accountId).where("owner", "=", owner).execute();
+      await db.deleteFrom(table).where("account_id", "=", accountId).where("owner", "=", owner).execute();
+    },
+    async renewAll(owner, ttlMs) {
+      await db.updateTable(table).set({ expires_at: expiry(ttlMs) }).where("owner", "=", owner).execute();
+      const rows = await db.selectFrom(table).select("account_id").where("owner", "=", owner).execute();
+      return new Set(rows.map((r) => r.account_id));
     },
   };
 }

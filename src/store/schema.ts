@@ -181,7 +181,7 @@ export interface DeliveryDispatchTable {
  * const rows = await db.selectFrom("accounts").select(["id", "name"]).execute();
  * ```
  */
-/** Who holds an account's retrieval lease, until when (ISO-8601 UTC). */
+/** Who holds an account's lease (retrieval run, or watch), until when (ISO-8601 UTC). */
 export interface RunLeasesTable {
   account_id: string;
   owner: string;
@@ -239,6 +239,7 @@ export interface Schema {
   events: EventsTable;
   outbox: OutboxTable;
   run_leases: RunLeasesTable;
+  watch_leases: RunLeasesTable;
   webhooks: WebhooksTable;
   delivery_handlers: DeliveryHandlersTable;
   deliveries: DeliveriesTable;

@@ -24,7 +24,10 @@ export interface Store {
   messages: MessageRepository;
   checkpoints: CheckpointRepository;
   events: EventRepository;
+  /** Retrieval run leases: one run of an account at a time, across processes. */
   leases: LeaseRepository;
+  /** Watch leases: one process watches or polls an account. */
+  watchLeases: LeaseRepository;
   webhooks: WebhookRepository;
   deliveries: DeliveryRepository;
   subscriptions: SubscriptionRepository;
@@ -62,7 +65,8 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     messages: createMessageRepository(db),
     checkpoints: createCheckpointRepository(db),
     events: createEventRepository(db),
-    leases: createLeaseRepository(db),
+    leases: createLeaseRepository(db, "run_leases"),
+    watchLeases: createLeaseRepository(db, "watch_leases"),
     webhooks: createWebhookRepository(db),
     deliveries: createDeliveryRepository(db),
     subscriptions: createSubscriptionRepository(db),

@@ -2,6 +2,7 @@ import type { Logger } from "../core/logger.js";
 import type { IdleListener, IdleListenerOptions } from "../protocols/imap/idle-listener.js";
 import type { RetrievalSummary } from "../retrieval/retrieve-account.js";
 import type { AccountRecord } from "../store/account-repository.js";
+import { isDeadLocalOwner, newOwnerId } from "../store/lease-owner.js";
 import type { Store } from "../store/store.js";
 import { startAccountSupervisor, type AccountCredentials, type AccountSupervisor } from "./account-supervisor.js";
 import { createConcurrencyGate } from "./concurrency-gate.js";
@@ -25,6 +26,12 @@ export interface WatchManagerOptions {
   random?: () => number;
   /** Opens IDLE connections; default `openIdleListener` from the IMAP layer. */
   openListener?: (options: IdleListenerOptions) => Promise<IdleListener>;
+  /**
+   * How long this process's claim on a watched or polled account lives without renewal
+   * (renewed on every refresh); default 30 s. When a process dies, another one takes
+   * its accounts over after this, or at once if it ran on the same machine.
+   */
+  leaseTtlMs?: number;
 }
 
 /** What {@link WatchManager.subscribe} did. */
@@ -132,6 +139,13 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
   const schedules = new Map<string, ScheduleEntry>();
   const stateListeners = new Set<(state: WatchState) => void>();
   const retrievalListeners = new Set<(event: RetrievalEvent) => void>();
+  // Several processes on one database split the accounts: each subscription and poll schedule
+  // runs where its watch lease is held (DESIGN: scale-out through the database, no cluster protocol).
+  const owner = newOwnerId();
+  const leaseTtlMs = options.leaseTtlMs ?? 30_000;
+  const claim = async (accountId: string) =>
+    (await store.watchLeases.tryAcquire(accountId, owner, leaseTtlMs, (holder) => isDeadLocalOwner(holder.owner))).acquired;
+  const unclaim = (accountId: string) => store.watchLeases.release(accountId, owner).catch((error: unknown) => log?.warn({ err: error, accountId }, "releasing a watch lease failed"));
   let refreshTimer: NodeJS.Timeout | undefined;
   let refreshing: Promise<void> | undefined;
   let closed = false;
@@ -165,20 +179,22 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     watches.set(accountId, { supervisor, runner, requestedAt });
   };
 
-  const stopWatch = async (accountId: string, detail: string) => {
+  const stopWatch = async (accountId: string, detail: string, keepLease = false) => {
     const entry = watches.get(accountId);
     if (!entry) return;
     watches.delete(accountId);
     await Promise.all([entry.supervisor.close(detail), entry.runner.close()]);
     // Callers (unsubscribe, close) resolve once `stopped` is on record.
     await recorder.flush(accountId);
+    if (!keepLease && entry.requestedAt !== null) await unclaim(accountId);
   };
 
-  const stopSchedule = async (accountId: string) => {
+  const stopSchedule = async (accountId: string, keepLease = false) => {
     const entry = schedules.get(accountId);
     if (!entry) return;
     schedules.delete(accountId);
     await Promise.all([entry.schedule.close(), entry.runner.close()]);
+    if (!keepLease) await unclaim(accountId);
   };
 
   /** Start a watch unless one is running; a finished one (failed) is replaced. True when one was started. */
@@ -188,9 +204,11 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       if (requestedAt !== null) existing.requestedAt = requestedAt;
       return false;
     }
-    if (existing) await stopWatch(accountId, "restarting");
+    // A persisted subscription runs only where its lease is held; `inbound watch` (requestedAt null) watches regardless.
+    if (requestedAt !== null && !existing && !schedules.has(accountId) && !(await claim(accountId))) return false;
+    if (existing) await stopWatch(accountId, "restarting", true);
     // A watched account is polled by its watch, not by the schedule.
-    await stopSchedule(accountId);
+    await stopSchedule(accountId, true);
     startWatch(accountId, requestedAt, initialDelayMs);
     return true;
   };
@@ -203,6 +221,13 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     if (closed) return;
     const byId = new Map<string, AccountRecord>(accounts.map((a) => [a.id, a]));
     const subscribed = new Set(subscriptions.map((s) => s.accountId));
+
+    // Renew this process's claims; whatever another process took over (our lease expired) stops here.
+    const held = await store.watchLeases.renewAll(owner, leaseTtlMs);
+    for (const [accountId, entry] of [...watches]) {
+      if (entry.requestedAt !== null && !held.has(accountId)) await stopWatch(accountId, "watched by another process", true);
+    }
+    for (const accountId of [...schedules.keys()]) if (!held.has(accountId)) await stopSchedule(accountId, true);
 
     // Watches whose subscription is gone (unsubscribed by another process, account removed) or whose account was disabled.
     for (const [accountId, entry] of [...watches]) {
@@ -228,6 +253,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     }
     for (const account of accounts) {
       if (!account.enabled || !account.pollIntervalSeconds || watches.has(account.id) || schedules.has(account.id)) continue;
+      if (!(await claim(account.id))) continue;
       const intervalMs = account.pollIntervalSeconds * 1000;
       const runner = newRunner(account.id);
       // Spread over one interval, so hundreds of schedules never fire in the same second.

@@ -5,7 +5,7 @@ import { openDatabase, selectDialect } from "../../src/store/database.js";
 import { migrateToLatest } from "../../src/store/migrations/migrate-to-latest.js";
 import { createTestDatabase, DIALECTS, type TestDatabase } from "./test-databases.js";
 
-const TABLES = ["accounts", "api_tokens", "attachments", "checkpoints", "deliveries", "delivery_dispatch", "delivery_handlers", "events", "message_sources", "messages", "outbox", "run_leases", "sessions", "subscriptions", "users", "webhooks"];
+const TABLES = ["accounts", "api_tokens", "attachments", "checkpoints", "deliveries", "delivery_dispatch", "delivery_handlers", "events", "message_sources", "messages", "outbox", "run_leases", "sessions", "subscriptions", "users", "watch_leases", "webhooks"];
 
 describe.each(DIALECTS)("database on %s", (dialect) => {
   let target: TestDatabase | undefined;

@@ -131,6 +131,26 @@ describe.each(DIALECTS)("watching mailboxes on %s", (dialect) => {
     expect(await storedSubjects("no-idle")).toEqual(["polled"]);
   });
 
+  it("two processes on one database split the subscriptions; when one stops, the other takes its accounts over", async () => {
+    const user = newUser();
+    const account = await fx.inbound.addAccount(fx.account("shared", dovecot, user));
+    const first = await fx.createManager();
+    const second = await fx.createManager();
+    await first.subscribe(account.id);
+    await waitFor("the first process to watch", () => first.states().some((s) => s.accountId === account.id && s.state === "subscribed"));
+    await second.resumeAll();
+    await new Promise((r) => setTimeout(r, 600)); // a few refreshes
+    expect(second.states().filter((s) => s.accountId === account.id)).toHaveLength(0);
+    expect(openImapConnections(dovecot, user.name)).toBe(1);
+
+    await first.close();
+    await waitFor("the second process to take over", () => second.states().some((s) => s.accountId === account.id && s.state === "subscribed"));
+    dovecot.deliver(user.name, makeMessage(1, { subject: "after the handover" }));
+    await waitFor("the message to be stored", async () => (await storedSubjects("shared")).includes("after the handover"));
+    expect(await storedSubjects("shared")).toEqual(["after the handover"]);
+    await second.unsubscribe(account.id);
+  });
+
   it("resumeAll starts every persisted subscription, and a running manager notices subscriptions made elsewhere", async () => {
     const user = newUser();
     const account = await fx.inbound.addAccount(fx.account("resumed", dovecot, user));

@@ -4,6 +4,7 @@ import { runLeasesMigration } from "./0002-run-leases.js";
 import { deliveryMigration } from "./0003-delivery.js";
 import { subscriptionsMigration } from "./0004-subscriptions.js";
 import { usersMigration } from "./0005-users.js";
+import { watchLeasesMigration } from "./0006-watch-leases.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0003-delivery": deliveryMigration,
   "0004-subscriptions": subscriptionsMigration,
   "0005-users": usersMigration,
+  "0006-watch-leases": watchLeasesMigration,
 };
 
 /**
