@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { readFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -7,6 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gradientPng, openWebFixture, plainMessage, richMessage, type WebFixture } from "./web-fixture.js";
 
 const SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
+const SCRATCH = join(tmpdir(), "inbound-web-screenshots");
+
+/**
+ * Where a screenshot goes: docs/screenshots when asked (`UPDATE_SCREENSHOTS=1`)
+ * or missing, else a scratch dir, so a test run does not leave the committed
+ * pictures changed (ports and dates differ each run).
+ */
+function screenshotPath(name: string): string {
+  const committed = join(SCREENSHOTS, name);
+  return process.env.UPDATE_SCREENSHOTS === "1" || !existsSync(committed) ? committed : join(SCRATCH, name);
+}
 
 /** Console errors of the page itself (a CSP violation of the page would show here); the message frame's own blocked remote image is expected. */
 function watchConsole(page: Page): string[] {
@@ -32,6 +45,7 @@ describe("admin page in headless Chromium", () => {
 
   beforeAll(async () => {
     await mkdir(SCREENSHOTS, { recursive: true });
+    await mkdir(SCRATCH, { recursive: true });
     fx = await openWebFixture(2);
     const [box] = fx.boxes;
     fx.dovecot.deliver(box.name, plainMessage("Welcome aboard", '"Bo Admin" <bo@example.com>', "Hello and welcome.", new Date(Date.now() - 3 * 86_400_000)));
@@ -83,7 +97,7 @@ describe("admin page in headless Chromium", () => {
       await page.getByLabel("Password").fill(box.password);
       await page.getByLabel("Messages per retrieval").fill("100");
       await page.getByLabel("Messages per retrieval").blur();
-      await page.screenshot({ path: join(SCREENSHOTS, "account-form.png"), fullPage: true });
+      await page.screenshot({ path: screenshotPath("account-form.png"), fullPage: true });
       await page.getByRole("button", { name: "Add account" }).click();
       await page.getByRole("heading", { level: 1, name: "Accounts" }).waitFor();
       const row = page.locator('tr[data-account="support"]');
@@ -131,7 +145,7 @@ describe("admin page in headless Chromium", () => {
       expect(shot.length).toBeGreaterThan(0);
       expect(await body.getByAltText("remote pixel").getAttribute("src")).toBe("https://tracker.example.com/pixel.png");
       await hideToast(page);
-      await page.screenshot({ path: join(SCREENSHOTS, "message-view.png"), fullPage: true });
+      await page.screenshot({ path: screenshotPath("message-view.png"), fullPage: true });
       await page.getByRole("button", { name: "Show images" }).click();
       await expect.poll(() => frame.getAttribute("src")).toMatch(/\/html\?remoteImages=true$/);
 
@@ -154,10 +168,10 @@ describe("admin page in headless Chromium", () => {
       await expect.poll(() => page.locator('tr[data-account="billing"] .badge').textContent(), { timeout: 20_000 }).toMatch(/failed: authentication|retrying in \d+ s \(authentication\)/);
       await expect.poll(() => row.locator(".badge").textContent(), { timeout: 20_000 }).toBe("subscribed");
       await hideToast(page);
-      await page.screenshot({ path: join(SCREENSHOTS, "overview.png") });
+      await page.screenshot({ path: screenshotPath("overview.png") });
       await page.setViewportSize({ width: 375, height: 800 });
       expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);
-      await page.screenshot({ path: join(SCREENSHOTS, "overview-phone.png") });
+      await page.screenshot({ path: screenshotPath("overview-phone.png") });
       await page.setViewportSize({ width: 1280, height: 900 });
       await fx.service.inbound.unsubscribe("billing");
       await fx.service.inbound.removeAccount("billing");

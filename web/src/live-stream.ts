@@ -1,8 +1,8 @@
 import { API } from "./api-client";
 import type { LiveEvent } from "./api-types";
 
-/** Live event types the page follows. */
-const TYPES = ["account.state", "run.progress", "run.finished", "message.stored", "message.received", "delivery.updated", "delivery.failed", "delivery.succeeded"];
+/** Live event types the page follows (GET /events/stream names each event by its type). */
+const TYPES = ["account.state", "run.progress", "run.finished", "message.stored", "retrieval.completed"];
 
 export type LiveListener = (event: LiveEvent) => void;
 
@@ -53,8 +53,6 @@ export function createLiveStream(): LiveStream {
     }
   };
   for (const type of TYPES) source.addEventListener(type, dispatch as EventListener);
-  // Types the page does not know by name still arrive as the default "message" event only when unnamed; named ones need a listener.
-  source.onmessage = dispatch;
   return {
     subscribe(listener) {
       listeners.add(listener);

@@ -310,7 +310,7 @@ export function accountsView(ctx: AppContext): View {
         void loadState(accountId);
         break;
       case "message.stored":
-      case "message.received":
+      case "retrieval.completed":
         scheduleCount(accountId);
         break;
     }

@@ -106,9 +106,6 @@ export function deliveriesView(ctx: AppContext, query: URLSearchParams): View {
     history.replaceState(null, "", filter.value ? `/deliveries?show=${enc(filter.value)}` : "/deliveries");
     void load();
   });
-  const stop = ctx.live.subscribe((event) => {
-    if (event.type.startsWith("delivery.")) void load();
-  });
   void load();
-  return { title: "Deliveries", element, dispose: stop };
+  return { title: "Deliveries", element };
 }

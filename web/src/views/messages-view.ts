@@ -122,7 +122,7 @@ export function messagesView(ctx: AppContext, accountId: string, query: URLSearc
   let timer: number | undefined;
   const stopLive = ctx.live.subscribe((event) => {
     if (event.accountId !== (account?.id ?? accountId)) return;
-    if (event.type !== "message.stored" && event.type !== "message.received" && event.type !== "run.finished") return;
+    if (event.type !== "message.stored" && event.type !== "run.finished") return;
     // Only the first page changes; a later page stays put while reading.
     if (cursors.length > 1) return;
     window.clearTimeout(timer);
