@@ -1,6 +1,6 @@
 /*
  * IDLE latency (issue #3): a second client APPENDs to a watched mailbox; we
- * time until Inbound's in-process callback sees the message stored (the
+ * time until the application's in-process handler (inbound.onMessage) receives the stored message (the
  * watch's retrieval finished: stored, checkpointed, parsed, outbox written),
  * next to a bare imapflow IDLE client's APPEND → EXISTS time in the same run.
  * Target: our p99 ≤ bare p99 + 100 ms.
@@ -14,11 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ImapFlow } from "imapflow";
-import { loadKeyRing } from "../src/auth/key-ring.js";
-import { createSecretBox } from "../src/auth/secret-box.js";
 import { createInbound } from "../src/inbound.js";
-import { accountCredentials } from "../src/watch/account-credentials.js";
-import { createWatchManager, type RetrievalEvent } from "../src/watch/watch-manager.js";
 import { removeDovecotDir, startDovecot } from "../test/harness/dovecot.js";
 
 /** Numbers of one IDLE latency run, in milliseconds. */
@@ -51,8 +47,7 @@ export async function measureIdleLatency(options: { samples?: number; log?: (lin
   const dataDir = mkdtempSync(join(tmpdir(), "inbound-idle-bench-"));
   const env = { INBOUND_ENCRYPTION_KEY: ENCRYPTION_KEY };
   const inbound = await createInbound({ dataDir, env, parseWorkers: 1 });
-  const box = createSecretBox(await loadKeyRing({ env, dataDir, log: () => undefined }));
-  const manager = createWatchManager({ store: inbound.store, retrieve: (id, signal) => inbound.fetch(id, { wait: true, signal }), credentials: accountCredentials(inbound.store, box) });
+  const manager = inbound.watches;
   const imap = { host: dovecot.host, port: dovecot.ports.imap, secure: false, doSTARTTLS: false, auth: { user: user.name, pass: user.password }, logger: false as const, disableAutoIdle: true };
   const bare = new ImapFlow(imap);
   const appender = new ImapFlow(imap);
@@ -69,10 +64,10 @@ export async function measureIdleLatency(options: { samples?: number; log?: (lin
     void bare.idle().catch(() => undefined);
     await appender.connect();
 
-    let onStored: ((event: RetrievalEvent) => void) | undefined;
-    manager.onRetrieval((event) => {
-      if (event.summary.stored > 0) onStored?.(event);
-    });
+    // What the issue measures: the application's in-process handler receiving the stored message.
+    let onStored: (() => void) | undefined;
+    const off = inbound.onMessage(() => onStored?.(), { name: "latency-bench" });
+    await off.ready;
 
     const ours: number[] = [];
     const bareTimes: number[] = [];
@@ -100,7 +95,6 @@ export async function measureIdleLatency(options: { samples?: number; log?: (lin
   } finally {
     await appender.logout().catch(() => undefined);
     bare.close();
-    await manager.close();
     await inbound.close();
     await dovecot.stop();
     removeDovecotDir(dovecot);
