@@ -24,16 +24,25 @@ function unfoldedField(block: string, name: string): string | null {
  * ```
  */
 export function sniffHeaders(head: Buffer): SniffedHeaders {
-  const text = head.subarray(0, SNIFF_LIMIT).toString("latin1");
-  const end = text.search(/\r?\n\r?\n/);
-  const block = end === -1 ? text : text.slice(0, end);
+  const bytes = head.subarray(0, SNIFF_LIMIT);
+  // Decode only the header block: the values below would otherwise be slices of a 64 KB
+  // string and keep all of it alive for as long as a batch's rows live.
+  const blank = bytes.indexOf("\n\r\n", 0, "latin1");
+  const bare = bytes.indexOf("\n\n", 0, "latin1");
+  const end = blank === -1 ? bare : bare === -1 ? blank : Math.min(blank, bare);
+  const block = bytes.toString("latin1", 0, end === -1 ? bytes.length : end);
   const messageIdRaw = unfoldedField(block, "Message-ID");
   const messageId = messageIdRaw ? (/<[^<>\s]+>/.exec(messageIdRaw)?.[0] ?? messageIdRaw.split(/\s/)[0]) : null;
   const dateRaw = unfoldedField(block, "Date");
   const parsedDate = dateRaw ? new Date(dateRaw.replace(/\s*\([^)]*\)\s*$/, "")) : null;
   return {
-    messageId: messageId || null,
+    messageId: own(messageId || null),
     date: parsedDate && !Number.isNaN(parsedDate.getTime()) ? parsedDate : null,
-    subject: unfoldedField(block, "Subject"),
+    subject: own(unfoldedField(block, "Subject")),
   };
+}
+
+/** A copy that shares no storage with the header block it was cut from. */
+function own(value: string | null): string | null {
+  return value === null ? null : Buffer.from(value, "latin1").toString("latin1");
 }

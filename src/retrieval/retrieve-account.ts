@@ -92,6 +92,13 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
     report({});
     // Messages an interrupted run stored but never parsed: finish them beside this run.
     processing.push(deps.processor.processPending(async () => account, account.id));
+    // Parsing runs beside the next batch's download; its results are awaited at the end.
+    // A function of its own, so the pending promise's callbacks do not keep a batch's rows alive.
+    const startProcessing = (ids: string[]): void => {
+      const work = deps.processor.process(account, ids);
+      work.then((r) => report({ processed: progress.processed + r.parsed }), () => undefined);
+      processing.push(work);
+    };
     const run: ProtocolRun = {
       account,
       password,
@@ -107,12 +114,7 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
         });
         counters.stored += result.inserted.length;
         counters.duplicates += result.duplicates;
-        if (result.inserted.length > 0) {
-          // Parsing runs beside the next batch's download; its results are awaited at the end.
-          const work = deps.processor.process(account, result.inserted);
-          work.then((r) => report({ processed: progress.processed + r.parsed }), () => undefined);
-          processing.push(work);
-        }
+        if (result.inserted.length > 0) startProcessing(result.inserted);
         return result;
       },
     };
