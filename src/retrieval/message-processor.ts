@@ -104,7 +104,7 @@ export function createMessageProcessor(options: {
 
   async function saveGroup(group: Unsaved[]): Promise<void> {
     await store.transaction(async (trx) => {
-      await store.messages.saveParsedMany(trx, group.map(({ item, parsed }) => ({
+      const saved = await store.messages.savePendingParsed(trx, group.map(({ item, parsed }) => ({
         messageId: item.id,
         parsed: {
           messageIdHeader: parsed.messageId ?? undefined,
@@ -131,7 +131,10 @@ export function createMessageProcessor(options: {
           sha256: a.sha256,
         })),
       })));
-      await appendOutboxMany(trx, group.map(({ item }) => ({ accountId: item.account.id, type: "message.received", payload: { messageId: item.id } })));
+      // Only what this transaction saved: a message another worker or process parsed meanwhile
+      // already has its event, and must not get a second one.
+      const fresh = new Set(saved);
+      await appendOutboxMany(trx, group.filter(({ item }) => fresh.has(item.id)).map(({ item }) => ({ accountId: item.account.id, type: "message.received", payload: { messageId: item.id } })));
     });
   }
 
@@ -151,8 +154,13 @@ export function createMessageProcessor(options: {
     return { ok: parsed.parseError === null, saved };
   }
 
-  async function run(items: WorkItem[]): Promise<ProcessResult> {
+  // Messages being parsed in this process: a catch-up pass must not parse them a second time.
+  const inFlight = new Set<string>();
+
+  async function run(all: WorkItem[]): Promise<ProcessResult> {
     const result: ProcessResult = { parsed: 0, parseErrors: 0 };
+    const items = all.filter((item) => !inFlight.has(item.id));
+    for (const item of items) inFlight.add(item.id);
     const saves: Promise<void>[] = [];
     let next = 0;
     const worker = async () => {
@@ -168,8 +176,12 @@ export function createMessageProcessor(options: {
         }));
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-    await Promise.all(saves);
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+      await Promise.all(saves);
+    } finally {
+      for (const item of items) inFlight.delete(item.id);
+    }
     return result;
   }
 
@@ -187,7 +199,8 @@ export function createMessageProcessor(options: {
     async processPending(accounts, accountId) {
       const total: ProcessResult = { parsed: 0, parseErrors: 0 };
       for (;;) {
-        const pending = await store.messages.pendingForProcessing(100, accountId);
+        // Pending messages this process is already parsing are someone else's job here.
+        const pending = (await store.messages.pendingForProcessing(100, accountId)).filter((p) => !inFlight.has(p.id));
         if (pending.length === 0) return total;
         const items: WorkItem[] = [];
         for (const p of pending) items.push({ account: await accounts(p.accountId), id: p.id, rawSha256: p.rawSha256 });

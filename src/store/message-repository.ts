@@ -58,6 +58,8 @@ export interface ParsedMessage {
 
 /** One attachment to record; its bytes are already in the blob store under `sha256`. */
 export interface AttachmentInput {
+  /** The id the parser gave it (inline-image URLs in the sanitized HTML name it); a new one when absent. */
+  id?: string;
   filename: string | null;
   contentType: string;
   size: number;
@@ -181,10 +183,11 @@ export interface MessageRepository {
   /** Record the parse result and replace the message's attachments. Throws MESSAGE_NOT_FOUND. */
   saveParsed(trx: Executor, messageId: string, parsed: ParsedMessage, attachments: readonly AttachmentInput[]): Promise<void>;
   /**
-   * {@link MessageRepository.saveParsed} for several messages in one go: one UPDATE each, but
-   * their attachments replaced with one DELETE and one INSERT. Throws MESSAGE_NOT_FOUND.
+   * Save the parse results of messages still `pending`, several in one go (one UPDATE each, their
+   * attachments in one INSERT). A message another worker or process has saved meanwhile is left
+   * alone: returns the ids actually saved, so only those get their `message.received` event.
    */
-  saveParsedMany(trx: Executor, items: ReadonlyArray<{ messageId: string; parsed: ParsedMessage; attachments: readonly AttachmentInput[] }>): Promise<void>;
+  savePendingParsed(trx: Executor, items: ReadonlyArray<{ messageId: string; parsed: ParsedMessage; attachments: readonly AttachmentInput[] }>): Promise<string[]>;
   /** Newest first, paged by cursor. */
   list(options?: ListMessagesOptions, executor?: Executor): Promise<MessagePage>;
   /** Throws MESSAGE_NOT_FOUND. */
@@ -343,11 +346,17 @@ async function insertTakenChunk(t: Executor, rows: readonly TakenMessage[]): Pro
   return { inserted: fresh.filter(({ id }) => won.has(id)).map(({ id }) => id), duplicates: duplicates + lost.length };
 }
 
-async function saveParsedItems(trx: Executor, items: ReadonlyArray<{ messageId: string; parsed: ParsedMessage; attachments: readonly AttachmentInput[] }>): Promise<void> {
-  if (items.length === 0) return;
-  await atomically(trx, async (t) => {
+async function saveParsedItems(
+  trx: Executor,
+  all: ReadonlyArray<{ messageId: string; parsed: ParsedMessage; attachments: readonly AttachmentInput[] }>,
+  onlyPending: boolean,
+): Promise<string[]> {
+  if (all.length === 0) return [];
+  return atomically(trx, async (t) => {
     const now = toTimestamp();
-    for (const { messageId, parsed } of items) {
+    const items: typeof all[number][] = [];
+    for (const item of all) {
+      const { messageId, parsed } = item;
       const failed = parsed.parseError !== undefined && parsed.parseError !== null;
       const result = await t
         .updateTable("messages")
@@ -369,10 +378,10 @@ async function saveParsedItems(trx: Executor, items: ReadonlyArray<{ messageId: 
           processed_at: now,
         })
         .where("id", "=", messageId)
+        .$if(onlyPending, (q) => q.where("status", "=", "pending"))
         .executeTakeFirst();
-      if (result.numUpdatedRows === 0n) {
-        throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${messageId}".` });
-      }
+      if (result.numUpdatedRows > 0n) items.push(item);
+      else if (!onlyPending) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${messageId}".` });
     }
     // Re-parsing replaces the attachment list rather than appending to it.
     const ids = items.map((i) => i.messageId);
@@ -381,7 +390,7 @@ async function saveParsedItems(trx: Executor, items: ReadonlyArray<{ messageId: 
     }
     const rows = items.flatMap(({ messageId, attachments }) =>
       attachments.map((a, position) => ({
-        id: newId(),
+        id: a.id ?? newId(),
         message_id: messageId,
         position,
         filename: a.filename,
@@ -396,6 +405,7 @@ async function saveParsedItems(trx: Executor, items: ReadonlyArray<{ messageId: 
     for (let from = 0; from < rows.length; from += INSERT_CHUNK) {
       await t.insertInto("attachments").values(rows.slice(from, from + INSERT_CHUNK)).execute();
     }
+    return items.map((i) => i.messageId);
   });
 }
 
@@ -476,12 +486,10 @@ export function createMessageRepository(db: Executor): MessageRepository {
     },
 
     async saveParsed(trx, messageId, parsed, attachments) {
-      await saveParsedItems(trx, [{ messageId, parsed, attachments }]);
+      await saveParsedItems(trx, [{ messageId, parsed, attachments }], false);
     },
 
-    async saveParsedMany(trx, items) {
-      await saveParsedItems(trx, items);
-    },
+    savePendingParsed: (trx, items) => saveParsedItems(trx, items, true),
 
     async list(options = {}, ex = db) {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 1), 500);

@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { parseMessage } from "../../src/mime/parse-message.js";
+import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
+import { sourceKey } from "../../src/store/source-key.js";
+import type { Store } from "../../src/store/store.js";
+import { createAccount } from "../store/fixtures.js";
+import { DIALECTS, openTestStore } from "../store/test-databases.js";
+import { makeMessage } from "./retrieval-fixture.js";
+
+describe.each(DIALECTS)("message processor on %s", (dialect) => {
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = undefined;
+  });
+
+  async function storePending(store: Store, accountId: string, count: number): Promise<string[]> {
+    const rows = [];
+    for (let n = 1; n <= count; n++) {
+      const raw = Buffer.from(makeMessage(n));
+      const blob = await store.blobs.writeBuffer(raw);
+      rows.push({ accountId, sourceKey: sourceKey({ protocol: "pop3", uidl: `u${n}` }), folder: null, uidValidity: null, uid: null, uidl: `u${n}`, rawSha256: blob.sha256, size: blob.size, internalDate: null, flags: [], messageIdHeader: null, sentDate: null });
+    }
+    return store.transaction(async (trx) => (await store.messages.insertTaken(trx, rows)).inserted);
+  }
+
+  it("gives each message one message.received event when two passes parse the same pending messages at once", async () => {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
+    const accountId = await createAccount(store);
+    const ids = await storePending(store, accountId, 12);
+    const parse = (path: string, settings: { sanitize: boolean; inlineImages: boolean }) => parseMessage(path, { blobDir: store.blobs.dir, ...settings });
+    const account = { id: accountId, sanitize: true, inlineImages: false };
+    // Two processors stand for two processes (or a catch-up pass beside a run).
+    const a = createMessageProcessor({ store, parse });
+    const b = createMessageProcessor({ store, parse });
+    await Promise.all([a.processPending(async () => account), b.processPending(async () => account), a.process(account, ids)]);
+    const events = await store.database.db.selectFrom("outbox").select("payload_json").where("type", "=", "message.received").execute();
+    const perMessage = new Map<string, number>();
+    for (const e of events) {
+      const id = (JSON.parse(e.payload_json) as { messageId: string }).messageId;
+      perMessage.set(id, (perMessage.get(id) ?? 0) + 1);
+    }
+    expect([...perMessage.keys()].sort()).toEqual([...ids].sort());
+    expect([...perMessage.values()].every((n) => n === 1)).toBe(true);
+    expect((await store.messages.pendingForProcessing(100, accountId))).toHaveLength(0);
+  });
+
+  it("keeps the parser's attachment ids, so inline-image URLs in the sanitized HTML resolve", async () => {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
+    const accountId = await createAccount(store);
+    const raw = ["From: a@example.com", "Subject: inline", "MIME-Version: 1.0", 'Content-Type: multipart/related; boundary="r"', "", "--r", "Content-Type: text/html", "", '<p><img src="cid:logo@x"></p>', "--r", "Content-Type: image/png", "Content-ID: <logo@x>", "Content-Transfer-Encoding: base64", "", "iVBORw0KGgo=", "--r--", ""].join("\r\n");
+    const blob = await store.blobs.writeBuffer(Buffer.from(raw));
+    const [id] = await store.transaction(async (trx) => (await store.messages.insertTaken(trx, [{ accountId, sourceKey: "pop3:x", folder: null, uidValidity: null, uid: null, uidl: "x", rawSha256: blob.sha256, size: blob.size, internalDate: null, flags: [], messageIdHeader: null, sentDate: null }])).inserted);
+    const processor = createMessageProcessor({ store, parse: (path, settings) => parseMessage(path, { blobDir: store.blobs.dir, ...settings }) });
+    await processor.process({ id: accountId, sanitize: true, inlineImages: true }, [id]);
+    const message = await store.messages.get(id);
+    const [attachment] = await store.messages.attachments(id);
+    expect(message.sanitizedHtml).toContain(`/api/v1/attachments/${attachment.id}/content`);
+  });
+});
