@@ -11,6 +11,7 @@ import { createSecretBox, type SecretBox } from "./auth/secret-box.js";
 import { createParsePool, type ParsePool } from "./mime/parse-pool.js";
 import { openImapSession, type ImapFolder } from "./protocols/imap/imap-session.js";
 import { connectPop3 } from "./protocols/pop3/pop3-client.js";
+import { accountConnection } from "./retrieval/account-connection.js";
 import { createMessageProcessor, type MessageProcessor } from "./retrieval/message-processor.js";
 import { retrieveAccount, type RetrievalSummary, type RetrieveOptions } from "./retrieval/retrieve-account.js";
 import { createLeaseRunLock, type RunLock } from "./retrieval/run-lock.js";
@@ -171,7 +172,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
     async testAccount(nameOrId, testOptions = {}) {
       const account = await store.accounts.get(nameOrId);
       const secret = await password(account);
-      const common = { host: account.host, port: account.port, security: account.security, tlsVerify: account.tlsVerify, tlsCa: account.tlsCa, username: account.username, password: secret, timeoutMs: account.timeoutMs, signal: testOptions.signal };
+      const common = accountConnection(account, secret, testOptions.signal);
       if (isImapProtocol(account.protocol)) {
         const session = await openImapSession(common);
         try {
@@ -198,7 +199,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
       if (!isImapProtocol(account.protocol)) {
         throw new InboundError("CONFIG_INVALID", { message: `The account "${account.name}" uses POP3, which has no folders.`, details: { fields: [{ field: "protocol", message: "folders need IMAP" }] } });
       }
-      const session = await openImapSession({ host: account.host, port: account.port, security: account.security, tlsVerify: account.tlsVerify, tlsCa: account.tlsCa, username: account.username, password: await password(account), timeoutMs: account.timeoutMs });
+      const session = await openImapSession(accountConnection(account, await password(account)));
       try {
         return await session.listFolders();
       } finally {

@@ -2,6 +2,7 @@ import { openImapSession, type ImapSession } from "../protocols/imap/imap-sessio
 import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
+import { accountConnection } from "./account-connection.js";
 import { createRawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
@@ -14,17 +15,7 @@ import { chunks, type ProtocolRun } from "./retrieve-account.js";
  */
 export async function retrieveImap(run: ProtocolRun): Promise<void> {
   const { account, store } = run;
-  const session = await openImapSession({
-    host: account.host,
-    port: account.port,
-    security: account.security,
-    tlsVerify: account.tlsVerify,
-    tlsCa: account.tlsCa,
-    username: account.username,
-    password: run.password,
-    timeoutMs: account.timeoutMs,
-    signal: run.signal,
-  });
+  const session = await openImapSession(accountConnection(account, run.password, run.signal));
   try {
     run.progress({ phase: "planning" });
     const folder = account.folder;

@@ -1,6 +1,7 @@
 import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
+import { accountConnection } from "./account-connection.js";
 import { createRawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
@@ -14,17 +15,7 @@ import { chunks, type ProtocolRun } from "./retrieve-account.js";
 export async function retrievePop3(run: ProtocolRun): Promise<void> {
   const { account, store } = run;
   const connect = () =>
-    connectPop3({
-      host: account.host,
-      port: account.port,
-      security: account.security,
-      tlsVerify: account.tlsVerify,
-      tlsCa: account.tlsCa,
-      username: account.username,
-      password: run.password,
-      timeoutMs: account.timeoutMs,
-      signal: run.signal,
-    });
+    connectPop3(accountConnection(account, run.password, run.signal));
   let client: Pop3Client = await connect();
   try {
     run.progress({ phase: "planning" });

@@ -1,3 +1,4 @@
+import { accountConnection } from "../retrieval/account-connection.js";
 import { isImapProtocol } from "../core/account-settings.js";
 import { InboundError } from "../core/inbound-error.js";
 import type { Logger } from "../core/logger.js";
@@ -217,19 +218,7 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
       return watchByPolling(pollMs);
     }
     const work = async () => {
-      const listener = await openListener({
-        host: account.host,
-        port: account.port,
-        security: account.security,
-        tlsVerify: account.tlsVerify,
-        tlsCa: account.tlsCa,
-        username: account.username,
-        password,
-        folder: account.folder,
-        timeoutMs: account.timeoutMs,
-        maxIdleMs: timing.maxIdleMs,
-        signal: stopping.signal,
-      });
+      const listener = await openListener({ ...accountConnection(account, password, stopping.signal), folder: account.folder, maxIdleMs: timing.maxIdleMs });
       // Registered before the catch-up so nothing said during it is missed.
       const early = bufferEvents(listener);
       try {

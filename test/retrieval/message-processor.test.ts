@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { parseMessage } from "../../src/mime/parse-message.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
+import type { TakenMessage } from "../../src/store/message-repository.js";
 import { sourceKey } from "../../src/store/source-key.js";
 import type { Store } from "../../src/store/store.js";
 import { createAccount } from "../store/fixtures.js";
@@ -15,7 +16,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
   });
 
   async function storePending(store: Store, accountId: string, count: number): Promise<string[]> {
-    const rows = [];
+    const rows: TakenMessage[] = [];
     for (let n = 1; n <= count; n++) {
       const raw = Buffer.from(makeMessage(n));
       const blob = await store.blobs.writeBuffer(raw);
