@@ -39,6 +39,26 @@ export interface ImapMessageMeta {
 /** Messages at or below this size are fetched in one pipelined FETCH; larger ones stream in chunks. */
 const INLINE_FETCH_LIMIT = 4 * 1024 * 1024;
 const DOWNLOAD_CHUNK = 1024 * 1024;
+/** Bytes of inline-fetched messages asked for by one UID FETCH (see fetchRaw). */
+const INLINE_FETCH_BYTES = 8 * 1024 * 1024;
+
+/** UIDs in order, cut into runs whose sizes add up to at most `limit` (each run holds at least one). */
+export function sizeGroups(metas: ReadonlyArray<{ uid: number; size: number }>, limit: number): number[][] {
+  const groups: number[][] = [];
+  let current: number[] = [];
+  let bytes = 0;
+  for (const meta of [...metas].sort((a, b) => a.uid - b.uid)) {
+    if (current.length > 0 && bytes + meta.size > limit) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(meta.uid);
+    bytes += meta.size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
 
 function toDate(value: unknown): Date | null {
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value;
@@ -251,20 +271,22 @@ export class ImapSession {
 
   /**
    * Fetch the raw bytes of `uids` in ascending order, handing each to
-   * `onMessage` as a stream. Messages up to 4 MB come in one pipelined FETCH;
+   * `onMessage` as a stream. Messages up to 4 MB come in pipelined FETCHes of at most 8 MB each;
    * larger ones are streamed in 1 MB partial fetches after it, so memory stays
    * flat whatever the message size.
    */
   async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>): Promise<void> {
     if (uids.length === 0) return;
     const metas = await this.fetchMeta(uids);
-    const small = metas.filter((m) => m.size <= INLINE_FETCH_LIMIT).map((m) => m.uid);
     const large = metas.filter((m) => m.size > INLINE_FETCH_LIMIT);
     const byUid = new Map(metas.map((m) => [m.uid, m]));
-    if (small.length > 0) {
+    // imapflow reads a FETCH's replies as fast as the server sends them, whatever the
+    // consumer does, so one command per ≤ 8 MB of messages bounds what waits in memory
+    // while the callback writes to disk (a batch of 100 × 4 MB would otherwise be 400 MB).
+    for (const group of sizeGroups(metas.filter((m) => m.size <= INLINE_FETCH_LIMIT), INLINE_FETCH_BYTES)) {
       // The callback only writes to disk: no IMAP command is issued inside this loop.
       await this.runStreaming("UID FETCH BODY.PEEK[]", async (c, touch) => {
-        for await (const message of c.fetch(uidSet(small), { uid: true, source: true }, { uid: true })) {
+        for await (const message of c.fetch(uidSet(group), { uid: true, source: true }, { uid: true })) {
           touch();
           const meta = byUid.get(message.uid);
           if (!meta || !message.source) continue;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
 import { InboundError } from "../../../src/core/inbound-error.js";
-import { openImapSession, uidSet, type ImapSessionOptions } from "../../../src/protocols/imap/imap-session.js";
+import { openImapSession, sizeGroups, uidSet, type ImapSessionOptions } from "../../../src/protocols/imap/imap-session.js";
 import { startDovecot, type DovecotServer } from "../../harness/dovecot.js";
 import { collect, rejection } from "../../harness/expectations.js";
 
@@ -98,5 +98,12 @@ describe("ImapSession against a real Dovecot", () => {
 
   it("compresses UID lists into sequence sets", () => {
     expect(uidSet([5, 1, 2, 3, 9, 10, 7])).toBe("1:3,5,7,9:10");
+  });
+
+  it("cuts a batch into FETCH commands of bounded size, never splitting a message", () => {
+    const metas = [{ uid: 3, size: 5 }, { uid: 1, size: 4 }, { uid: 2, size: 4 }, { uid: 4, size: 20 }, { uid: 5, size: 1 }];
+    expect(sizeGroups(metas, 8)).toEqual([[1, 2], [3], [4], [5]]);
+    expect(sizeGroups(metas, 100)).toEqual([[1, 2, 3, 4, 5]]);
+    expect(sizeGroups([], 8)).toEqual([]);
   });
 });
