@@ -163,7 +163,11 @@ describe.each(DIALECTS)("retrieval on %s", (dialect) => {
     const box = fx.newMailbox();
     for (let i = 1; i <= 20; i++) fx.dovecot.deliver(box.user, makeMessage(i));
     await fx.inbound.addAccount(fx.account("twice", box, { protocol: "imap", security: "none" }, { all: true, batchSize: 3 }));
-    const first = fx.inbound.fetch("twice");
+    // The first run holds the lock once it reports progress (the lock is taken before the first report).
+    let running!: () => void;
+    const holding = new Promise<void>((resolve) => (running = resolve));
+    const first = fx.inbound.fetch("twice", { onProgress: () => running() });
+    await holding;
     expect(await codeOf(fx.inbound.fetch("twice"))).toBe("ACCOUNT_BUSY");
     const waited = fx.inbound.fetch("twice", { wait: true });
     const [a, b] = await Promise.all([first, waited]);
