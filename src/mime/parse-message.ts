@@ -1,3 +1,4 @@
+import type { Address, HeaderLine } from "../store/message-repository.js";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { MailParser, type AddressObject, type AttachmentStream, type EmailAddress, type MessageText } from "mailparser";
@@ -30,17 +31,11 @@ export interface ParseOptions {
   maxTextBytes?: number;
 }
 
-/** One mailbox; groups are flattened into their members. */
-export interface ParsedAddress {
-  name: string;
-  address: string;
-}
+/** One mailbox; groups are flattened into their members (the same shape the store keeps). */
+export type ParsedAddress = Address;
 
 /** One raw header line, as it appeared (folding kept). `key` is lower case. */
-export interface ParsedHeaderLine {
-  key: string;
-  line: string;
-}
+export type ParsedHeaderLine = HeaderLine;
 
 /** An attachment whose decoded bytes are in the blob store under `sha256`. */
 export interface ParsedAttachment {

@@ -3,20 +3,10 @@
  * as small interfaces the facade implements. A service that is not passed to
  * `buildApiServer` makes its routes answer 501 NOT_IMPLEMENTED.
  */
+import type { WebhookRecord } from "../store/webhook-repository.js";
 
-/** A webhook target as returned by the API: never its secret. */
-export interface Webhook {
-  id: string;
-  url: string;
-  /** Event types it receives; `["*"]` for all. */
-  events: string[];
-  description: string | null;
-  enabled: boolean;
-  /** Why it was turned off automatically (e.g. `410 Gone`), else `null`. */
-  disabledReason: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A webhook target as returned by the API: never its secret (the delivery layer's record). */
+export type Webhook = WebhookRecord;
 
 /** A new webhook; `secret` signs the payloads (HMAC) and is write-only. Omitted: the service generates one. */
 export interface WebhookInput {

@@ -1,5 +1,6 @@
 import { ImapFlow } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
+import { withDeadline } from "../../core/with-deadline.js";
 import type { ServerConnectionOptions } from "../server-connection-options.js";
 import { imapFlowOptions } from "./imap-client-options.js";
 import { classifyImapError } from "./imap-error.js";
@@ -51,23 +52,8 @@ export interface IdleListener {
 
 const DEFAULT_MAX_IDLE_MS = 25 * 60_000;
 
-async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => InboundError, signal?: AbortSignal): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-    if (signal) {
-      onAbort = () => reject(new InboundError("ABORTED", { message: "Opening the IDLE connection was cancelled." }));
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
-  });
-  try {
-    return await Promise.race([work, guard]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-    work.catch(() => undefined);
-  }
+function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => InboundError, signal?: AbortSignal): Promise<T> {
+  return withDeadline(work, { ms, onTimeout, signal, what: "Opening the IDLE connection" });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Transform, type Readable } from "node:stream";
 import { ImapFlow, type FetchMessageObject } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
+import { withDeadline } from "../../core/with-deadline.js";
 import type { ServerConnectionOptions } from "../server-connection-options.js";
 import { imapFlowOptions } from "./imap-client-options.js";
 import { classifyImapError } from "./imap-error.js";
@@ -144,34 +145,20 @@ export class ImapSession {
     return classifyImapError(error, { host: this.options.host, port: this.options.port, username: this.options.username, folder: this.selected }, command);
   }
 
-  private async withTimeout<T>(command: string, work: Promise<T>, client: ImapFlow | undefined = this.client): Promise<T> {
-    const { timeoutMs, signal } = this.options;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const guard = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        client?.close();
-        reject(new InboundError("CONNECTION_TIMEOUT", {
-          message: `${this.options.host}:${this.options.port} did not finish ${command} within ${timeoutMs} ms; check the server or raise the account's timeout.`,
+  private withTimeout<T>(command: string, work: Promise<T>, client: ImapFlow | undefined = this.client): Promise<T> {
+    const { timeoutMs, signal, host, port } = this.options;
+    return withDeadline(work, {
+      ms: timeoutMs,
+      signal,
+      what: command,
+      onGiveUp: () => client?.close(),
+      onTimeout: () =>
+        new InboundError("CONNECTION_TIMEOUT", {
+          message: `${host}:${port} did not finish ${command} within ${timeoutMs} ms; check the server or raise the account's timeout.`,
           retryable: true,
           details: { command, timeoutMs },
-        }));
-      }, timeoutMs);
-      if (signal) {
-        onAbort = () => {
-          client?.close();
-          reject(new InboundError("ABORTED", { message: `${command} was cancelled.` }));
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
+        }),
     });
-    try {
-      return await Promise.race([work, guard]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
-      work.catch(() => undefined);
-    }
   }
 
   /** A usable client, reconnecting (and re-selecting) when the old one died. */
