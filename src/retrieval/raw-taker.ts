@@ -7,22 +7,6 @@ export interface TakenRaw extends BlobRef {
   headers: SniffedHeaders;
 }
 
-/**
- * Stream one raw message from the server into the blob store, chunk by chunk
- * (memory does not grow with the message), keeping the first 64 KB to sniff
- * Message-ID and Date for identity matching.
- *
- * @example
- * ```ts
- * const { sha256, size, headers } = await takeRaw(store.blobs, bodyStream);
- * ```
- */
-export async function takeRaw(blobs: BlobStore, body: Readable | Buffer): Promise<TakenRaw> {
-  const { writer, head } = await writeBody(blobs, body);
-  const ref = await writer.finish();
-  return { ...ref, headers: sniffHeaders(head) };
-}
-
 async function writeBody(blobs: BlobStore, body: Readable | Buffer): Promise<{ writer: BlobWriter; head: Buffer }> {
   const writer = await blobs.createWriter();
   if (Buffer.isBuffer(body)) {
