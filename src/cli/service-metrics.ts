@@ -30,7 +30,9 @@ export async function renderMetrics(inbound: Inbound): Promise<string> {
   for (const state of watchStates) lines.push(`inbound_idle_reconnect_attempts{account="${escapeLabel(names.get(state.accountId) ?? state.accountId)}"} ${state.attempt}`);
 
   lines.push("# HELP inbound_messages_stored Messages stored per account.", "# TYPE inbound_messages_stored gauge");
-  for (const account of accounts) lines.push(`inbound_messages_stored{account="${escapeLabel(account.name)}"} ${await inbound.store.messages.countByAccount(account.id)}`);
+  // One grouped query per scrape, not one per account (1,000 subscriptions scrape as cheaply as one).
+  const counts = await inbound.store.messages.countsByAccount();
+  for (const account of accounts) lines.push(`inbound_messages_stored{account="${escapeLabel(account.name)}"} ${counts.get(account.id) ?? 0}`);
 
   const stats = inbound.delivery.stats();
   lines.push(

@@ -197,6 +197,8 @@ export interface MessageRepository {
   /** Throws ATTACHMENT_NOT_FOUND. */
   getAttachment(id: string, executor?: Executor): Promise<AttachmentRecord>;
   countByAccount(accountId: string, executor?: Executor): Promise<number>;
+  /** Messages stored per account, in one query (accounts without messages are absent). */
+  countsByAccount(executor?: Executor): Promise<Map<string, number>>;
 }
 
 const SUMMARY_COLUMNS = [
@@ -538,6 +540,11 @@ export function createMessageRepository(db: Executor): MessageRepository {
         .where("account_id", "=", accountId)
         .executeTakeFirstOrThrow();
       return Number(row.n);
+    },
+
+    async countsByAccount(ex = db) {
+      const rows = await ex.selectFrom("messages").select(["account_id", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("account_id").execute();
+      return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
     },
   };
 }

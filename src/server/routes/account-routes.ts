@@ -114,7 +114,10 @@ export function accountRoutes(deps: RouteDeps): RouteDefinition[] {
     defineRoute({
       method: "GET", path: "/accounts", operationId: "listAccounts", tag: "accounts", summary: "List accounts", access: "viewer",
       responses: { 200: { description: "Every account, by name; never a password", schema: z.object({ items: z.array(accountSchema) }) } },
-      handler: async () => ({ items: await Promise.all((await inbound.listAccounts()).map(withCount)) }),
+      handler: async () => {
+        const [accounts, counts] = await Promise.all([inbound.listAccounts(), inbound.store.messages.countsByAccount()]);
+        return { items: accounts.map((account) => ({ ...account, messageCount: counts.get(account.id) ?? 0 })) };
+      },
     }),
     defineRoute({
       method: "POST", path: "/accounts", operationId: "createAccount", tag: "accounts", summary: "Add an account", access: "admin",
