@@ -126,8 +126,8 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
   const parsePool = () => (pool ??= createParsePool({ size: options.parseWorkers }));
   const processor: MessageProcessor = createMessageProcessor({
     store,
-    parse: (path, settings) =>
-      parsePool().parse(path, { blobDir: store.blobs.dir, sanitize: settings.sanitize, inlineImages: settings.inlineImages, inlineImageUrlTemplate: options.inlineImageUrlTemplate }),
+    parse: (source, settings) =>
+      parsePool().parse(source, { blobDir: store.blobs.dir, sanitize: settings.sanitize, inlineImages: settings.inlineImages, inlineImageUrlTemplate: options.inlineImageUrlTemplate }),
     concurrency: Math.max(2, (options.parseWorkers ?? 2) * 2),
     // New message.received events are in the outbox: hand them on now, not at the next poll.
     onSaved: () => delivery.notify(),
@@ -221,7 +221,8 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
     },
     async rawMessage(id) {
       const message = await store.messages.get(id);
-      return store.blobs.createReadStream(message.rawSha256);
+      const location = (await store.messages.rawLocations([id])).get(id);
+      return store.openRaw(location ?? { rawSha256: message.rawSha256, size: message.size, spool: null });
     },
     async attachmentContent(id) {
       const attachment = await store.messages.getAttachment(id);

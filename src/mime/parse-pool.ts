@@ -3,6 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { ErrorCode } from "../core/error-codes.js";
 import { InboundError } from "../core/inbound-error.js";
 import type { ParsedMessage, ParseOptions } from "./parse-message.js";
+import type { RawSource } from "./parse-raw.js";
 
 /** Options for {@link createParsePool}. */
 export interface ParsePoolOptions {
@@ -31,8 +32,8 @@ export type PoolParseOptions = Omit<ParseOptions, "inlineImageUrl"> & { inlineIm
 
 /** Parses messages on worker threads. A handle: call `close()` when done. */
 export interface ParsePool {
-  /** Parse the message file at `path` on a free worker; waits in a queue when all are busy. */
-  parse(path: string, options: PoolParseOptions): Promise<ParsedMessage>;
+  /** Parse the raw message at `source` (a file path, or a spool range) on a free worker; waits in a queue when all are busy. */
+  parse(source: string | RawSource, options: PoolParseOptions): Promise<ParsedMessage>;
   /** Terminate the workers; queued and running parses reject with ABORTED. */
   close(): Promise<void>;
 }
@@ -40,7 +41,7 @@ export interface ParsePool {
 /** @internal What the pool sends a worker. */
 export interface ParseJob {
   jobId: number;
-  path: string;
+  source: RawSource;
   options: PoolParseOptions;
 }
 
@@ -114,7 +115,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       slot.current = null;
       if (pending !== null) {
         pending.reject(new InboundError("MESSAGE_PARSE_FAILED", {
-          message: `The parse worker died while parsing ${pending.job.path}: ${reason}`,
+          message: `The parse worker died while parsing ${pending.job.source.path}: ${reason}`,
           retryable: false,
         }));
       }
@@ -141,9 +142,10 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
   return {
     parse(path, parseOptions) {
+      const source = typeof path === "string" ? { path } : path;
       if (closed) return Promise.reject(new InboundError("ABORTED", { message: "The parse pool is closed." }));
       return new Promise<ParsedMessage>((resolve, reject) => {
-        queue.push({ job: { jobId: nextJobId++, path, options: parseOptions }, resolve, reject });
+        queue.push({ job: { jobId: nextJobId++, source, options: parseOptions }, resolve, reject });
         dispatch();
       });
     },

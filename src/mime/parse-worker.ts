@@ -5,7 +5,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { isInboundError } from "../core/inbound-error.js";
 import { lowerThreadPriority } from "./lower-thread-priority.js";
-import { parseMessage, type ParsedMessage } from "./parse-message.js";
+import type { ParsedMessage } from "./parse-message.js";
+import { parseRaw } from "./parse-raw.js";
 import type { ParseJob, ParseReply, WireParsedMessage } from "./parse-pool.js";
 
 if (parentPort === null) throw new Error("parse-worker.ts runs only as a worker thread");
@@ -21,7 +22,7 @@ async function run(job: ParseJob): Promise<ParseReply> {
   try {
     const { inlineImageUrlTemplate, ...options } = job.options;
     const template = inlineImageUrlTemplate;
-    const parsed = await parseMessage(job.path, {
+    const parsed = await parseRaw(job.source, {
       ...options,
       inlineImageUrl: template === undefined ? undefined : (att) => fillTemplate(template, att),
     });

@@ -1,9 +1,10 @@
-import { openImapSession, type ImapSession } from "../protocols/imap/imap-session.js";
+import type { Readable } from "node:stream";
+import { openImapSession, type ImapMessageMeta, type ImapSession } from "../protocols/imap/imap-session.js";
 import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
-import { createRawTaker } from "./raw-taker.js";
+import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
 /**
@@ -36,11 +37,9 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
     if (!account.all) plan = plan.slice(0, account.limit);
     run.progress({ phase: "taking", total: plan.length });
 
-    for (const batch of chunks(plan, account.batchSize)) {
+    const batch = (uids: number[]): Batch => {
       const rows: TakenMessage[] = [];
-      // Each message's fsync overlaps the next one's download; drain() makes them all durable before the commit.
-      const taker = createRawTaker(store.blobs);
-      const fetched = session.fetchRaw(batch, (meta, body) => taker.take(body, (raw) => {
+      const take = (taker: RawTaker) => (meta: ImapMessageMeta, body: Readable | Buffer) => taker.take(body, (raw) => {
         run.counters.fetched++;
         rows.push({
           accountId: account.id,
@@ -51,28 +50,33 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
           uidl: null,
           rawSha256: raw.sha256,
           size: raw.size,
+          spool: raw.spool,
           internalDate: meta.internalDate,
           flags: meta.flags,
           messageIdHeader: raw.headers.messageId ?? meta.messageId,
           sentDate: raw.headers.date ?? meta.date,
           subject: raw.headers.subject,
         });
-      }));
-      await fetched.catch(async (error: unknown) => {
-        await taker.drain().catch(() => undefined);
-        throw error;
       });
-      await taker.drain();
-      if (rows.length === 0) continue;
-      rows.sort((a, b) => (a.uid as number) - (b.uid as number));
-      const highest = Math.max(...rows.map((r) => r.uid ?? 0));
-      await run.commit(rows, async (trx) => {
-        await store.checkpoints.advance(trx, account.id, folder, status.uidValidity, highest);
-      });
-      // The batch is committed: only now may the server copy change.
-      await afterAction(run, session, rows.map((r) => r.uid as number));
-      run.progress({ taken: run.counters.fetched });
-    }
+      return {
+        fetch: (taker) => session.fetchRaw(uids, take(taker)),
+        took: () => rows.length > 0,
+        commit: () => {
+          rows.sort((a, b) => (a.uid as number) - (b.uid as number));
+          const highest = Math.max(...rows.map((r) => r.uid ?? 0));
+          return run.commit(rows, async (trx) => {
+            await store.checkpoints.advance(trx, account.id, folder, status.uidValidity, highest);
+          });
+        },
+        after: async () => {
+          // The batch is committed: only now may the server copy change.
+          await afterAction(run, session, rows.map((r) => r.uid as number));
+          run.progress({ taken: run.counters.fetched });
+        },
+      };
+    };
+    // UIDs stay valid whatever the after-action did, so the next batch downloads while this one commits.
+    await runBatches(store.spool, chunks(plan, account.batchSize).map(batch), { overlap: true });
   } finally {
     await session.close();
   }

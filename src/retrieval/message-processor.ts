@@ -1,4 +1,6 @@
 import type { ParsedMessage as MimeParsed } from "../mime/parse-message.js";
+import type { RawSource } from "../mime/parse-raw.js";
+import type { RawLocation } from "../store/message-repository.js";
 import type { AccountRecord } from "../store/account-repository.js";
 import { InboundError } from "../core/inbound-error.js";
 import { appendOutboxMany } from "../store/append-outbox.js";
@@ -10,8 +12,12 @@ export interface ProcessSettings {
   inlineImages: boolean;
 }
 
-/** Parses a raw message file; in production a worker pool, so parsing uses every core. */
-export type ParseFunction = (path: string, settings: ProcessSettings) => Promise<MimeParsed>;
+/**
+ * Parses a raw message — and, for one still in the spool, copies it to its
+ * blob on the same read (`source.promote`); in production a worker pool, so
+ * parsing uses every core. `parseRaw` does it in-process.
+ */
+export type ParseFunction = (source: RawSource, settings: ProcessSettings) => Promise<MimeParsed>;
 
 /** What processing a set of messages came to. */
 export interface ProcessResult {
@@ -43,15 +49,21 @@ const MAX_UNSAVED = 32;
 
 type ProcessAccount = Pick<AccountRecord, "id" | "sanitize" | "inlineImages">;
 
+type SaveEntry = Unsaved & { parsed: MimeParsed };
+
 interface WorkItem {
   account: ProcessAccount;
   id: string;
-  rawSha256: string;
+  raw: RawLocation;
 }
+
+/** An unreferenced spool segment older than this is left over from a crash or a failed commit. */
+const SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
 
 interface Unsaved {
   item: WorkItem;
-  parsed: MimeParsed;
+  /** `null` when the raw bytes could not be moved out of the spool: nothing to save, the message stays pending. */
+  parsed: MimeParsed | null;
   done: (error?: unknown) => void;
 }
 
@@ -90,7 +102,7 @@ export function createMessageProcessor(options: {
     if (saving !== null || unsaved.length === 0) return;
     const group = unsaved;
     unsaved = [];
-    saving = saveGroup(group).then(
+    saving = saveGroup(group.filter((u) => u.parsed !== null) as SaveEntry[]).then(
       () => {
         options.onSaved?.();
         group.forEach((u) => u.done());
@@ -102,7 +114,8 @@ export function createMessageProcessor(options: {
     });
   }
 
-  async function saveGroup(group: Unsaved[]): Promise<void> {
+  async function saveGroup(group: SaveEntry[]): Promise<void> {
+    if (group.length === 0) return;
     await store.transaction(async (trx) => {
       const saved = await store.messages.savePendingParsed(trx, group.map(({ item, parsed }) => ({
         messageId: item.id,
@@ -136,22 +149,58 @@ export function createMessageProcessor(options: {
       const fresh = new Set(saved);
       await appendOutboxMany(trx, group.filter(({ item }) => fresh.has(item.id)).map(({ item }) => ({ accountId: item.account.id, type: "message.received", payload: { messageId: item.id } })));
     });
+    // Their bytes are in the blob store and the rows no longer point into the spool: a segment
+    // nothing points into any more is done (a failure here leaves it to the sweep).
+    const segments = new Set(group.flatMap(({ item }) => (item.raw.spool === null ? [] : [item.raw.spool.segment])));
+    for (const segment of segments) {
+      if (!(await store.messages.spoolSegmentInUse(segment).catch(() => true))) await store.spool.remove(segment).catch(() => undefined);
+    }
+  }
+
+  /** Delete spool segments no row points into that were last written long ago (a crash, a failed commit). */
+  async function sweepSpool(): Promise<void> {
+    const cutoff = Date.now() - SPOOL_ORPHAN_AGE_MS;
+    for (const { segment, modifiedAt } of await store.spool.list()) {
+      if (modifiedAt.getTime() < cutoff && !(await store.messages.spoolSegmentInUse(segment))) await store.spool.remove(segment);
+    }
+  }
+
+  function sourceOf(raw: RawLocation): RawSource {
+    if (raw.spool === null) return { path: store.blobs.path(raw.rawSha256) };
+    return { path: store.spool.path(raw.spool.segment), range: { start: raw.spool.offset, size: raw.size }, promote: raw.rawSha256 };
+  }
+
+  /** Copy a spooled message to its blob here, when the parser could not (the copy is what keeps it). */
+  async function promote(raw: RawLocation): Promise<void> {
+    if (raw.spool === null || (await store.blobs.has(raw.rawSha256))) return;
+    const { sha256 } = await store.blobs.write(await store.openRaw(raw));
+    if (sha256 !== raw.rawSha256) {
+      throw new InboundError("STORE_FAILED", { message: `The spooled bytes of a message hash to ${sha256}, not the recorded ${raw.rawSha256}: the spool file is damaged; restore it from a backup.`, retryable: false });
+    }
   }
 
   /** Parse one message and queue its save; resolves when parsed, with the save still to come. */
   async function parseOne(item: WorkItem, seq: number): Promise<{ ok: boolean; saved: Promise<void> }> {
-    let parsed: MimeParsed;
+    let parsed: MimeParsed | null;
+    let failure: unknown = null;
     try {
-      parsed = await parse(store.blobs.path(item.rawSha256), { sanitize: item.account.sanitize, inlineImages: item.account.inlineImages });
+      parsed = await parse(sourceOf(item.raw), { sanitize: item.account.sanitize, inlineImages: item.account.inlineImages });
     } catch (error) {
-      // A crash of the parser itself is recorded like a parse error: the raw message stays stored.
+      // A crash of the parser itself is recorded like a parse error: the raw message stays stored
+      // (moved out of the spool here first; if even that fails, it stays pending for the next pass).
       parsed = emptyParse(error instanceof Error ? error.message : String(error));
+      try {
+        await promote(item.raw);
+      } catch (promoteError) {
+        parsed = null;
+        failure = promoteError;
+      }
     }
     const saved = new Promise<void>((resolve, reject) => {
-      release(seq, { item, parsed, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      release(seq, { item, parsed, done: (error) => (error === undefined && failure === null ? resolve() : reject(error ?? failure)) });
     });
     saved.catch(() => undefined);
-    return { ok: parsed.parseError === null, saved };
+    return { ok: parsed !== null && parsed.parseError === null, saved };
   }
 
   // Messages being parsed in this process: a catch-up pass must not parse them a second time.
@@ -187,12 +236,12 @@ export function createMessageProcessor(options: {
 
   return {
     async process(account, messageIds) {
-      const shas = await store.messages.rawSha256Of(messageIds);
+      const locations = await store.messages.rawLocations(messageIds);
       const items: WorkItem[] = [];
       for (const id of messageIds) {
-        const rawSha256 = shas.get(id);
-        if (rawSha256 === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
-        items.push({ account, id, rawSha256 });
+        const raw = locations.get(id);
+        if (raw === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
+        items.push({ account, id, raw });
       }
       return run(items);
     },
@@ -201,9 +250,12 @@ export function createMessageProcessor(options: {
       for (;;) {
         // Pending messages this process is already parsing are someone else's job here.
         const pending = (await store.messages.pendingForProcessing(100, accountId)).filter((p) => !inFlight.has(p.id));
-        if (pending.length === 0) return total;
+        if (pending.length === 0) {
+          await sweepSpool().catch(() => undefined);
+          return total;
+        }
         const items: WorkItem[] = [];
-        for (const p of pending) items.push({ account: await accounts(p.accountId), id: p.id, rawSha256: p.rawSha256 });
+        for (const { id, accountId: owner, ...raw } of pending) items.push({ account: await accounts(owner), id, raw });
         const result = await run(items);
         total.parsed += result.parsed;
         total.parseErrors += result.parseErrors;

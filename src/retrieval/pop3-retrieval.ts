@@ -1,8 +1,9 @@
+import type { Readable } from "node:stream";
 import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
-import { createRawTaker } from "./raw-taker.js";
+import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
 /**
@@ -35,13 +36,12 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
       run.counters.postActions += leftovers.length;
     }
     const batches = chunks(plan, account.batchSize);
-    for (const [index, batch] of batches.entries()) {
-      const byNumber = new Map(batch.map((entry) => [entry.number, entry.uidl]));
+    const batch = (index: number): Batch => {
+      const entries = batches[index];
+      const byNumber = new Map(entries.map((entry) => [entry.number, entry.uidl]));
+      const order = new Map(entries.map((entry, i) => [entry.uidl, i]));
       const rows: TakenMessage[] = [];
-      const order = new Map(batch.map((entry, i) => [entry.uidl, i]));
-      // Each message's fsync overlaps the next one's download; drain() makes them all durable before the commit.
-      const taker = createRawTaker(store.blobs);
-      const retrieved = client.retrieve(batch.map((entry) => entry.number), (number, body) => taker.take(body, (raw) => {
+      const take = (taker: RawTaker) => (number: number, body: Readable) => taker.take(body, (raw) => {
         const uidl = byNumber.get(number) as string;
         run.counters.fetched++;
         rows.push({
@@ -53,38 +53,48 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
           uidl,
           rawSha256: raw.sha256,
           size: raw.size ?? sizes.get(number) ?? 0,
+          spool: raw.spool,
           internalDate: null,
           flags: [],
           messageIdHeader: raw.headers.messageId,
           sentDate: raw.headers.date,
           subject: raw.headers.subject,
         });
-      }));
-      await retrieved.catch(async (error: unknown) => {
-        await taker.drain().catch(() => undefined);
-        throw error;
       });
-      await taker.drain();
-      rows.sort((a, b) => (order.get(a.uidl as string) as number) - (order.get(b.uidl as string) as number));
-      if (rows.length > 0) await run.commit(rows);
-      if (deleting && rows.length > 0) {
-        // The batch is committed: only now may the server copy go.
-        await client.dele(batch.filter((entry) => rows.some((r) => r.uidl === entry.uidl)).map((entry) => entry.number));
-        run.counters.postActions += rows.length;
-        if (index < batches.length - 1) {
-          // QUIT makes this batch's deletions final; message numbers stay valid in the new session
-          // only for the messages we have not deleted, so re-list them by UIDL.
-          await client.quit();
-          client = await connect();
-          const renumber = new Map((await client.uidl()).map((entry) => [entry.uidl, entry.number]));
-          for (const later of batches.slice(index + 1)) {
-            for (const entry of later) entry.number = renumber.get(entry.uidl) ?? -1;
+      return {
+        fetch: (taker) => client.retrieve(entries.map((entry) => entry.number), take(taker)),
+        took: () => rows.length > 0,
+        commit: () => {
+          rows.sort((a, b) => (order.get(a.uidl as string) as number) - (order.get(b.uidl as string) as number));
+          return run.commit(rows);
+        },
+        after: async () => {
+          if (deleting && rows.length > 0) {
+            // The batch is committed: only now may the server copy go.
+            await client.dele(entries.filter((entry) => rows.some((r) => r.uidl === entry.uidl)).map((entry) => entry.number));
+            run.counters.postActions += rows.length;
+            if (index < batches.length - 1) {
+              // QUIT makes this batch's deletions final; message numbers stay valid in the new session
+              // only for the messages we have not deleted, so re-list them by UIDL.
+              await client.quit();
+              client = await connect();
+              const renumber = new Map((await client.uidl()).map((entry) => [entry.uidl, entry.number]));
+              for (const later of batches.slice(index + 1)) {
+                for (const entry of later) entry.number = renumber.get(entry.uidl) ?? -1;
+              }
+              for (const [i, later] of batches.entries()) if (i > index) batches[i] = later.filter((entry) => entry.number > 0);
+            }
           }
-          for (const [i, later] of batches.entries()) if (i > index) batches[i] = later.filter((entry) => entry.number > 0);
-        }
-      }
-      run.progress({ taken: run.counters.fetched });
-    }
+          run.progress({ taken: run.counters.fetched });
+        },
+      };
+    };
+    // Batches are made one at a time: deleting renumbers the ones after. Without deletions
+    // message numbers are stable, so the next batch downloads while this one commits.
+    const all = function* () {
+      for (let index = 0; index < batches.length; index++) yield batch(index);
+    };
+    await runBatches(store.spool, all(), { overlap: !deleting });
     await client.quit();
   } catch (error) {
     // No QUIT: the server rolls back any DELE of this session, which is the safe direction.

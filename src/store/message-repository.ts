@@ -3,6 +3,7 @@ import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
 import { atomically, type Executor } from "./executor.js";
 import type { AttachmentsTable, MessagesTable, MessageStatus, Schema } from "./schema.js";
+import type { SpoolRef } from "./raw-spool.js";
 import { imapSourceKeyPrefix, POP3_SOURCE_KEY_PREFIX } from "./source-key.js";
 import { toTimestamp, toTimestampOrNull } from "./timestamp.js";
 
@@ -18,7 +19,7 @@ export interface HeaderLine {
   line: string;
 }
 
-/** A message just taken off the server, its raw bytes already in the blob store. */
+/** A message just taken off the server, its raw bytes durable in the blob store or the raw spool. */
 export interface TakenMessage {
   accountId: string;
   /** From `sourceKey(...)`; the identity that makes a second take a no-op. */
@@ -30,11 +31,20 @@ export interface TakenMessage {
   uidl: string | null;
   rawSha256: string;
   size: number;
+  /** Where the raw bytes wait when they are not in the blob store yet. */
+  spool?: SpoolRef | null;
   internalDate: Date | string | null;
   flags: string[];
   messageIdHeader: string | null;
   sentDate: Date | string | null;
   subject?: string | null;
+}
+
+/** Where a stored message's raw bytes are: the blob `rawSha256`, or still a range of a spool segment. */
+export interface RawLocation {
+  rawSha256: string;
+  size: number;
+  spool: SpoolRef | null;
 }
 
 /** What the MIME parser extracted. With `parseError` set the message is marked failed but what was parsed is kept. */
@@ -111,11 +121,9 @@ export interface MessageRecord extends MessageSummary {
 }
 
 /** A message waiting for the parser. */
-export interface PendingMessage {
+export interface PendingMessage extends RawLocation {
   id: string;
   accountId: string;
-  rawSha256: string;
-  size: number;
 }
 
 /** A result page; `nextCursor` is `null` on the last page. */
@@ -168,8 +176,10 @@ export interface MessageRepository {
    * counts as a duplicate. Atomic: runs in `trx` or its own transaction.
    */
   insertTaken(trx: Executor, rows: readonly TakenMessage[]): Promise<InsertTakenResult>;
-  /** The raw blob hash of each of `ids` that exists (one query per 200 ids rather than a `get` each). */
-  rawSha256Of(ids: readonly string[], executor?: Executor): Promise<Map<string, string>>;
+  /** Where the raw bytes of each of `ids` that exists are (one query per 200 ids rather than a `get` each). */
+  rawLocations(ids: readonly string[], executor?: Executor): Promise<Map<string, RawLocation>>;
+  /** Whether any message still has its raw bytes in `segment`. */
+  spoolSegmentInUse(segment: string, executor?: Executor): Promise<boolean>;
   /**
    * After a UIDVALIDITY reset: the stored message in this account and folder
    * with the same Message-ID, size and date, if any. A message without a
@@ -180,7 +190,10 @@ export interface MessageRepository {
   linkSource(trx: Executor, accountId: string, sourceKey: string, messageId: string): Promise<{ linked: boolean }>;
   /** Oldest first: messages still waiting for the parser. */
   pendingForProcessing(limit: number, accountId?: string, executor?: Executor): Promise<PendingMessage[]>;
-  /** Record the parse result and replace the message's attachments. Throws MESSAGE_NOT_FOUND. */
+  /**
+   * Record the parse result and replace the message's attachments. Throws MESSAGE_NOT_FOUND.
+   * The raw bytes must be in the blob store by now: the message stops pointing into the spool.
+   */
   saveParsed(trx: Executor, messageId: string, parsed: ParsedMessage, attachments: readonly AttachmentInput[]): Promise<void>;
   /**
    * Save the parse results of messages still `pending`, several in one go (one UPDATE each, their
@@ -207,6 +220,16 @@ const SUMMARY_COLUMNS = [
 ] as const;
 
 type SummaryRow = Pick<Selectable<MessagesTable>, (typeof SUMMARY_COLUMNS)[number]>;
+
+const RAW_LOCATION_COLUMNS = ["raw_sha256", "size", "spool_segment", "spool_offset"] as const;
+
+function toRawLocation(row: Pick<Selectable<MessagesTable>, (typeof RAW_LOCATION_COLUMNS)[number]>): RawLocation {
+  return {
+    rawSha256: row.raw_sha256,
+    size: row.size,
+    spool: row.spool_segment === null ? null : { segment: row.spool_segment, offset: Number(row.spool_offset) },
+  };
+}
 
 function json<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
@@ -321,6 +344,8 @@ async function insertTakenChunk(t: Executor, rows: readonly TakenMessage[]): Pro
       uidl: row.uidl,
       raw_sha256: row.rawSha256,
       size: row.size,
+      spool_segment: row.spool?.segment ?? null,
+      spool_offset: row.spool?.offset ?? null,
       internal_date: toTimestampOrNull(row.internalDate),
       flags_json: JSON.stringify(row.flags),
       message_id_header: row.messageIdHeader,
@@ -378,6 +403,9 @@ async function saveParsedItems(
           status: failed ? "failed" : "parsed",
           parse_error: failed ? parsed.parseError! : null,
           processed_at: now,
+          // The caller has put the raw bytes in the blob store: the spool no longer holds them.
+          spool_segment: null,
+          spool_offset: null,
         })
         .where("id", "=", messageId)
         .$if(onlyPending, (q) => q.where("status", "=", "pending"))
@@ -446,13 +474,18 @@ export function createMessageRepository(db: Executor): MessageRepository {
       });
     },
 
-    async rawSha256Of(ids, ex = db) {
-      const out = new Map<string, string>();
+    async rawLocations(ids, ex = db) {
+      const out = new Map<string, RawLocation>();
       for (let from = 0; from < ids.length; from += INSERT_CHUNK) {
-        const rows = await ex.selectFrom("messages").select(["id", "raw_sha256"]).where("id", "in", ids.slice(from, from + INSERT_CHUNK)).execute();
-        for (const row of rows) out.set(row.id, row.raw_sha256);
+        const rows = await ex.selectFrom("messages").select(["id", ...RAW_LOCATION_COLUMNS]).where("id", "in", ids.slice(from, from + INSERT_CHUNK)).execute();
+        for (const row of rows) out.set(row.id, toRawLocation(row));
       }
       return out;
+    },
+
+    async spoolSegmentInUse(segment, ex = db) {
+      const row = await ex.selectFrom("messages").select("id").where("spool_segment", "=", segment).limit(1).executeTakeFirst();
+      return row !== undefined;
     },
 
     async findResyncMatch(accountId, folder, probe, ex = db) {
@@ -481,10 +514,10 @@ export function createMessageRepository(db: Executor): MessageRepository {
     },
 
     async pendingForProcessing(limit, accountId, ex = db) {
-      let query = ex.selectFrom("messages").select(["id", "account_id", "raw_sha256", "size"]).where("status", "=", "pending");
+      let query = ex.selectFrom("messages").select(["id", "account_id", ...RAW_LOCATION_COLUMNS]).where("status", "=", "pending");
       if (accountId !== undefined) query = query.where("account_id", "=", accountId);
       const rows = await query.orderBy("id").limit(limit).execute();
-      return rows.map((r) => ({ id: r.id, accountId: r.account_id, rawSha256: r.raw_sha256, size: r.size }));
+      return rows.map((r) => ({ id: r.id, accountId: r.account_id, ...toRawLocation(r) }));
     },
 
     async saveParsed(trx, messageId, parsed, attachments) {

@@ -58,6 +58,10 @@ export interface MessagesTable {
   parse_error: string | null;
   stored_at: string;
   processed_at: string | null;
+  /** Spool segment holding the raw bytes until the parser copied them to their blob; `null` after. */
+  spool_segment: string | null;
+  /** Byte offset in `spool_segment` (a string from PostgreSQL's bigint). */
+  spool_offset: string | number | null;
 }
 
 /** `message_sources`: the identity ledger; UNIQUE(account_id, source_key) is what makes "never twice" hold. */

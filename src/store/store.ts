@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { Transaction } from "kysely";
 import { createAccountRepository, type AccountRepository } from "./account-repository.js";
 import { createApiTokenRepository, type ApiTokenRepository } from "./api-token-repository.js";
@@ -8,7 +9,8 @@ import { createCheckpointRepository, type CheckpointRepository } from "./checkpo
 import { openDatabase, type Database, type OpenDatabaseOptions } from "./database.js";
 import { createEventRepository, type EventRepository } from "./event-repository.js";
 import { createLeaseRepository, type LeaseRepository } from "./lease-repository.js";
-import { createMessageRepository, type MessageRepository } from "./message-repository.js";
+import { createMessageRepository, type MessageRepository, type RawLocation } from "./message-repository.js";
+import { createRawSpool, type RawSpool } from "./raw-spool.js";
 import type { Schema } from "./schema.js";
 import { createWebhookRepository, type WebhookRepository } from "./webhook-repository.js";
 import { createSubscriptionRepository, type SubscriptionRepository } from "./subscription-repository.js";
@@ -34,6 +36,10 @@ export interface Store {
   users: UserRepository;
   apiTokens: ApiTokenRepository;
   blobs: BlobStore;
+  /** Raw messages taken but not yet copied to their blobs by the parser. */
+  spool: RawSpool;
+  /** A stored message's raw bytes, from the spool while they are still there, else from the blob store. */
+  openRaw(location: RawLocation): Promise<Readable>;
   /**
    * Run `fn` in one database transaction: committed if it resolves, rolled
    * back if it throws. Pass `trx` to every repository call inside.
@@ -59,6 +65,8 @@ export interface Store {
 export async function createStore(options: StoreOptions): Promise<Store> {
   const database = await openDatabase(options);
   const { db } = database;
+  const blobs = createBlobStore(join(options.dataDir, "blobs"));
+  const spool = createRawSpool(join(blobs.dir, "spool"));
   return {
     database,
     accounts: createAccountRepository(db),
@@ -72,7 +80,13 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     subscriptions: createSubscriptionRepository(db),
     users: createUserRepository(db),
     apiTokens: createApiTokenRepository(db),
-    blobs: createBlobStore(join(options.dataDir, "blobs")),
+    blobs,
+    spool,
+    async openRaw(location) {
+      // The parser may move the bytes to their blob (and delete the segment) at any time: check the spool first.
+      const spooled = location.spool === null ? null : await spool.open(location.spool, location.size);
+      return spooled ?? blobs.createReadStream(location.rawSha256);
+    },
     transaction: (fn) => db.transaction().execute(fn),
     close: () => database.close(),
   };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { parseMessage } from "../../src/mime/parse-message.js";
+import { parseRaw, type RawSource } from "../../src/mime/parse-raw.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
 import type { TakenMessage } from "../../src/store/message-repository.js";
 import { sourceKey } from "../../src/store/source-key.js";
@@ -31,7 +31,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     const { store } = opened;
     const accountId = await createAccount(store);
     const ids = await storePending(store, accountId, 12);
-    const parse = (path: string, settings: { sanitize: boolean; inlineImages: boolean }) => parseMessage(path, { blobDir: store.blobs.dir, ...settings });
+    const parse = (source: RawSource, settings: { sanitize: boolean; inlineImages: boolean }) => parseRaw(source, { blobDir: store.blobs.dir, ...settings });
     const account = { id: accountId, sanitize: true, inlineImages: false };
     // Two processors stand for two processes (or a catch-up pass beside a run).
     const a = createMessageProcessor({ store, parse });
@@ -56,7 +56,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     const raw = ["From: a@example.com", "Subject: inline", "MIME-Version: 1.0", 'Content-Type: multipart/related; boundary="r"', "", "--r", "Content-Type: text/html", "", '<p><img src="cid:logo@x"></p>', "--r", "Content-Type: image/png", "Content-ID: <logo@x>", "Content-Transfer-Encoding: base64", "", "iVBORw0KGgo=", "--r--", ""].join("\r\n");
     const blob = await store.blobs.writeBuffer(Buffer.from(raw));
     const [id] = await store.transaction(async (trx) => (await store.messages.insertTaken(trx, [{ accountId, sourceKey: "pop3:x", folder: null, uidValidity: null, uid: null, uidl: "x", rawSha256: blob.sha256, size: blob.size, internalDate: null, flags: [], messageIdHeader: null, sentDate: null }])).inserted);
-    const processor = createMessageProcessor({ store, parse: (path, settings) => parseMessage(path, { blobDir: store.blobs.dir, ...settings }) });
+    const processor = createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) });
     await processor.process({ id: accountId, sanitize: true, inlineImages: true }, [id]);
     const message = await store.messages.get(id);
     const [attachment] = await store.messages.attachments(id);

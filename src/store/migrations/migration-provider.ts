@@ -5,6 +5,7 @@ import { deliveryMigration } from "./0003-delivery.js";
 import { subscriptionsMigration } from "./0004-subscriptions.js";
 import { usersMigration } from "./0005-users.js";
 import { watchLeasesMigration } from "./0006-watch-leases.js";
+import { rawSpoolMigration } from "./0007-raw-spool.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0004-subscriptions": subscriptionsMigration,
   "0005-users": usersMigration,
   "0006-watch-leases": watchLeasesMigration,
+  "0007-raw-spool": rawSpoolMigration,
 };
 
 /**
