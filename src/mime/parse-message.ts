@@ -1,10 +1,11 @@
 import type { Address, HeaderLine } from "../store/message-repository.js";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { MailParser, type AddressObject, type AttachmentStream, type EmailAddress, type MessageText } from "mailparser";
+import type { AddressObject, AttachmentStream, EmailAddress, MessageText } from "mailparser";
 import { newId } from "../core/ids.js";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { createBlobStore } from "../store/blob-store.js";
+import { LeanMailParser } from "./lean-mail-parser.js";
 import { createMimeStructureCheck } from "./mime-structure-check.js";
 import { sanitizeHtml } from "./sanitize-html.js";
 
@@ -105,7 +106,7 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
   const input = typeof source === "string" ? await openFile(source) : source;
   const blobs = createBlobStore(options.blobDir);
   const check = createMimeStructureCheck();
-  const parser = new MailParser({
+  const parser = new LeanMailParser({
     checksumAlgo: false,
     maxHtmlLengthToParse: options.maxHtmlBytes ?? DEFAULT_MAX_BODY,
   });

@@ -232,6 +232,27 @@ describe("parseMessage", () => {
     expect(blob.equals(inner)).toBe(true);
   });
 
+  it("turns a text part beside an HTML part in multipart/mixed into HTML, escaped and linkified", async () => {
+    const raw = crlf(
+      "From: a@example.com",
+      'Content-Type: multipart/mixed; boundary="m"',
+      "",
+      "--m",
+      "Content-Type: text/plain",
+      "",
+      "see https://example.com/a & <b>",
+      "--m",
+      "Content-Type: text/html",
+      "",
+      "<p>html part</p>",
+      "--m--",
+      "",
+    );
+    const parsed = await parseMessage(Readable.from([raw]), { ...opts(), sanitize: false });
+    expect(parsed.text).toBe("see https://example.com/a & <b>\nhtml part");
+    expect(parsed.html).toBe('<p>see <a href="https://example.com/a">https://example.com/a</a> &amp; &lt;b&gt;</p><br/>\n<p>html part</p>');
+  });
+
   it("reports garbage as a parse error without throwing", async () => {
     const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256));
     const parsed = await parseMessage(Readable.from([garbage]), opts());
