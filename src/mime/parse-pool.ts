@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { ErrorCode } from "../core/error-codes.js";
 import { InboundError } from "../core/inbound-error.js";
 import type { ParsedMessage, ParseOptions } from "./parse-message.js";
@@ -21,6 +21,13 @@ export interface ParsePoolOptions {
    * which is what makes them safe; it still gets every idle cycle.
    */
   niceness?: number;
+  /**
+   * V8 heap limits of each worker. Default: an 8 MB young generation
+   * (V8's default grows to 48 MB per thread, and parsing allocates fast:
+   * that alone was ~40 MB of peak RSS per worker) and no old-generation cap
+   * beyond V8's own.
+   */
+  resourceLimits?: ResourceLimits;
 }
 
 /**
@@ -91,13 +98,14 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   const size = Math.max(1, options.size ?? availableParallelism());
   const url = options.workerUrl ?? defaultWorkerUrl();
   const niceness = options.niceness ?? 10;
+  const resourceLimits = options.resourceLimits ?? { maxYoungGenerationSizeMb: 8 };
   const slots: Slot[] = [];
   const queue: Pending[] = [];
   let nextJobId = 1;
   let closed = false;
 
   function spawn(): Slot {
-    const worker = new Worker(url, { workerData: { niceness } });
+    const worker = new Worker(url, { workerData: { niceness }, resourceLimits });
     const slot: Slot = { worker, current: null };
     worker.on("message", (reply: ParseReply) => {
       const pending = slot.current;

@@ -233,12 +233,16 @@ export class ImapSession {
     return uids.sort((a, b) => a - b);
   }
 
-  /** Size, dates, flags and Message-ID of the given UIDs, without their bodies. */
-  async fetchMeta(uids: readonly number[]): Promise<ImapMessageMeta[]> {
+  /**
+   * Size, dates, flags and Message-ID of the given UIDs, without their bodies.
+   * With `envelope: false`, no Message-ID or Date (cheaper for the server).
+   */
+  async fetchMeta(uids: readonly number[], options: { envelope?: boolean } = {}): Promise<ImapMessageMeta[]> {
     if (uids.length === 0) return [];
+    const envelope = options.envelope ?? true;
     return this.run("UID FETCH", async (c) => {
       const out: ImapMessageMeta[] = [];
-      for await (const message of c.fetch(uidSet(uids), { uid: true, size: true, internalDate: true, flags: true, envelope: true }, { uid: true })) {
+      for await (const message of c.fetch(uidSet(uids), { uid: true, size: true, internalDate: true, flags: true, envelope }, { uid: true })) {
         out.push(this.meta(message));
       }
       return out;
@@ -260,11 +264,13 @@ export class ImapSession {
    * Fetch the raw bytes of `uids` in ascending order, handing each to
    * `onMessage` as a stream. Messages up to 4 MB come in pipelined FETCHes of at most 8 MB each;
    * larger ones are streamed in 1 MB partial fetches after it, so memory stays
-   * flat whatever the message size.
+   * flat whatever the message size. `meta` has size, internal date and flags;
+   * its `messageId` and `date` are `null` (read them from the message itself).
    */
   async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>): Promise<void> {
     if (uids.length === 0) return;
-    const metas = await this.fetchMeta(uids);
+    // Message-ID and Date come from the message's own header (see header-sniffer): no ENVELOPE needed.
+    const metas = await this.fetchMeta(uids, { envelope: false });
     const large = metas.filter((m) => m.size > INLINE_FETCH_LIMIT);
     const byUid = new Map(metas.map((m) => [m.uid, m]));
     // imapflow reads a FETCH's replies as fast as the server sends them, whatever the
