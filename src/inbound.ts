@@ -1,5 +1,6 @@
 import { createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -128,7 +129,8 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
     store,
     parse: (source, settings) =>
       parsePool().parse(source, { blobDir: store.blobs.dir, sanitize: settings.sanitize, inlineImages: settings.inlineImages, inlineImageUrlTemplate: options.inlineImageUrlTemplate }),
-    concurrency: Math.max(2, (options.parseWorkers ?? 2) * 2),
+    // Enough in flight that every worker has its two parses running and one more waiting.
+    concurrency: Math.max(2, (options.parseWorkers ?? availableParallelism()) * 3),
     // New message.received events are in the outbox: hand them on now, not at the next poll.
     onSaved: () => delivery.notify(),
   });

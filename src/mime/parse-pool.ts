@@ -28,6 +28,11 @@ export interface ParsePoolOptions {
    * beyond V8's own.
    */
   resourceLimits?: ResourceLimits;
+  /**
+   * Parses one worker runs at once. Default 2: while one waits for the disk
+   * (every attachment and raw copy is fsynced) the other uses the CPU.
+   */
+  jobsPerWorker?: number;
 }
 
 /**
@@ -64,11 +69,13 @@ interface Pending {
   job: ParseJob;
   resolve: (value: ParsedMessage) => void;
   reject: (error: unknown) => void;
+  /** It was running beside others when their worker died: it runs alone now, so a second death is its own. */
+  suspect?: boolean;
 }
 
 interface Slot {
   worker: Worker;
-  current: Pending | null;
+  running: Map<number, Pending>;
 }
 
 function defaultWorkerUrl(): URL {
@@ -99,6 +106,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   const url = options.workerUrl ?? defaultWorkerUrl();
   const niceness = options.niceness ?? 10;
   const resourceLimits = options.resourceLimits ?? { maxYoungGenerationSizeMb: 8 };
+  const perWorker = Math.max(1, options.jobsPerWorker ?? 2);
   const slots: Slot[] = [];
   const queue: Pending[] = [];
   let nextJobId = 1;
@@ -106,11 +114,11 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
   function spawn(): Slot {
     const worker = new Worker(url, { workerData: { niceness }, resourceLimits });
-    const slot: Slot = { worker, current: null };
+    const slot: Slot = { worker, running: new Map() };
     worker.on("message", (reply: ParseReply) => {
-      const pending = slot.current;
-      if (pending === null || pending.job.jobId !== reply.jobId) return;
-      slot.current = null;
+      const pending = slot.running.get(reply.jobId);
+      if (pending === undefined) return;
+      slot.running.delete(reply.jobId);
       if (reply.ok) pending.resolve({ ...reply.result, date: reply.result.date === null ? null : new Date(reply.result.date) });
       else pending.reject(reviveError(reply.error));
       dispatch();
@@ -119,13 +127,19 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       const index = slots.indexOf(slot);
       if (index === -1) return;
       slots.splice(index, 1);
-      const pending = slot.current;
-      slot.current = null;
-      if (pending !== null) {
-        pending.reject(new InboundError("MESSAGE_PARSE_FAILED", {
-          message: `The parse worker died while parsing ${pending.job.source.path}: ${reason}`,
-          retryable: false,
-        }));
+      const running = [...slot.running.values()];
+      slot.running.clear();
+      for (const pending of running) {
+        if (running.length === 1 || pending.suspect) {
+          pending.reject(new InboundError("MESSAGE_PARSE_FAILED", {
+            message: `The parse worker died while parsing ${pending.job.source.path}: ${reason}`,
+            retryable: false,
+          }));
+        } else {
+          // Any of them may have killed it: each runs again, alone, so only the culprit fails.
+          pending.suspect = true;
+          queue.unshift(pending);
+        }
       }
       if (!closed) dispatch();
     };
@@ -137,14 +151,17 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
   function dispatch(): void {
     while (!closed && queue.length > 0) {
-      let slot = slots.find((s) => s.current === null);
+      const next = queue[0];
+      const fits = (slot: Slot): boolean =>
+        next.suspect ? slot.running.size === 0 : slot.running.size < perWorker && ![...slot.running.values()].some((p) => p.suspect);
+      let slot = slots.find(fits);
       if (slot === undefined) {
         if (slots.length >= size) return;
         slot = spawn();
       }
-      const pending = queue.shift() as Pending;
-      slot.current = pending;
-      slot.worker.postMessage(pending.job);
+      queue.shift();
+      slot.running.set(next.job.jobId, next);
+      slot.worker.postMessage(next.job);
     }
   }
 
@@ -163,7 +180,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       const aborted = (): InboundError => new InboundError("ABORTED", { message: "The parse pool was closed before this parse finished." });
       for (const pending of queue.splice(0)) pending.reject(aborted());
       const running = slots.splice(0);
-      for (const slot of running) slot.current?.reject(aborted());
+      for (const slot of running) for (const pending of slot.running.values()) pending.reject(aborted());
       await Promise.all(running.map((slot) => slot.worker.terminate()));
     },
   };

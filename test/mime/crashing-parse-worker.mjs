@@ -9,5 +9,5 @@ import { register } from "tsx/esm/api";
 register();
 await import("../../src/mime/parse-worker.ts");
 parentPort.on("message", (job) => {
-  if (job.path.endsWith("crash.eml")) process.exit(3);
+  if (job.source.path.endsWith("crash.eml")) process.exit(3);
 });
