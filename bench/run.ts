@@ -76,7 +76,8 @@ async function measureProbe(dovecot: DovecotServer, mode: "fetch" | "parse", lab
 
 async function cli(dataDir: string, args: string[], stdin?: string) {
   const env: NodeJS.ProcessEnv = { ...process.env, INBOUND_ENCRYPTION_KEY: ENCRYPTION_KEY, INBOUND_LOG_LEVEL: "warn" };
-  return runMeasured("node", [CLI, "--data-dir", dataDir, "--json", ...args], { env, stdin });
+  // Run as a user runs it (`inbound ...`): through its shebang, with the memory settings it carries.
+  return runMeasured(CLI, ["--data-dir", dataDir, "--json", ...args], { env, stdin });
 }
 
 async function measureInbound(dovecot: DovecotServer, protocol: "imap" | "imaps" | "pop3" | "pop3s", caFile: string, corpusBytes: number): Promise<Measurement> {
