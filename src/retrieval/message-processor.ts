@@ -46,6 +46,12 @@ export interface MessageProcessor {
 
 /** Parsed messages held for the next group commit before parsing waits for it. */
 const MAX_UNSAVED = 32;
+/** ...and their bodies (UTF-16 code units of text, HTML and sanitized HTML): a few huge HTML bodies count like many. */
+const MAX_UNSAVED_CHARS = 8 * 1024 * 1024;
+
+function bodyChars(parsed: MimeParsed | null): number {
+  return parsed === null ? 0 : (parsed.text?.length ?? 0) + (parsed.html?.length ?? 0) + (parsed.sanitizedHtml?.length ?? 0);
+}
 
 type ProcessAccount = Pick<AccountRecord, "id" | "sanitize" | "inlineImages">;
 
@@ -81,6 +87,7 @@ export function createMessageProcessor(options: {
   // together, each with its message.received event. One transaction per message cost the main
   // thread more than the taking itself.
   let unsaved: Unsaved[] = [];
+  let unsavedChars = 0;
   let saving: Promise<void> | null = null;
   // Parses finish in any order, but events must follow store order (per account, handlers and
   // webhooks see mail in the order it was stored): results wait here, by the sequence in which
@@ -94,6 +101,7 @@ export function createMessageProcessor(options: {
     for (let ready = parsedAhead.get(nextSeq); ready !== undefined; ready = parsedAhead.get(nextSeq)) {
       parsedAhead.delete(nextSeq++);
       unsaved.push(ready);
+      unsavedChars += bodyChars(ready.parsed);
     }
     saveSoon();
   }
@@ -102,6 +110,7 @@ export function createMessageProcessor(options: {
     if (saving !== null || unsaved.length === 0) return;
     const group = unsaved;
     unsaved = [];
+    unsavedChars = 0;
     saving = saveGroup(group.filter((u) => u.parsed !== null) as SaveEntry[]).then(
       () => {
         options.onSaved?.();
@@ -217,7 +226,7 @@ export function createMessageProcessor(options: {
         const item = items[next++];
         const seq = submitted++;
         // A parse slot does not wait for the save, but parsed results waiting for one stay few.
-        while (unsaved.length >= MAX_UNSAVED && saving !== null) await saving;
+        while ((unsaved.length >= MAX_UNSAVED || unsavedChars >= MAX_UNSAVED_CHARS) && saving !== null) await saving;
         const { ok, saved } = await parseOne(item, seq);
         saves.push(saved.then(() => {
           result.parsed++;
