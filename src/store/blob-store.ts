@@ -55,6 +55,27 @@ function storeFailed(what: string, cause: unknown): InboundError {
   });
 }
 
+/**
+ * Directories known to exist, per thread and shared by every store in it (a
+ * parser makes a store per message), so a write costs no mkdir after the
+ * first into a shard. A directory this creates has its entry synced into its
+ * parent, up to one that existed: a blob renamed into it must survive a crash.
+ */
+const madeDirs = new Map<string, Promise<void>>();
+
+function ensureDir(path: string): Promise<void> {
+  let made = madeDirs.get(path);
+  if (made === undefined) {
+    made = mkdir(path, { recursive: true }).then(async (first) => {
+      if (first === undefined) return;
+      for (let dir = path; dir.length >= first.length; dir = dirname(dir)) await fsyncDir(dirname(dir));
+    });
+    made.catch(() => madeDirs.delete(path));
+    madeDirs.set(path, made);
+  }
+  return made;
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, "r");
   try {
@@ -92,18 +113,6 @@ export function createBlobStore(dir: string): BlobStore {
       throw error;
     }
   }
-
-  // Directories known to exist, so a write costs no mkdir round trip after the first into a shard.
-  const madeDirs = new Map<string, Promise<void>>();
-  const ensureDir = (path: string): Promise<void> => {
-    let made = madeDirs.get(path);
-    if (made === undefined) {
-      made = mkdir(path, { recursive: true }).then(() => undefined);
-      made.catch(() => madeDirs.delete(path));
-      madeDirs.set(path, made);
-    }
-    return made;
-  };
 
   async function createWriter(): Promise<BlobWriter> {
     const tmpFile = join(tmpDir, `${Date.now()}-${randomBytes(8).toString("hex")}.tmp`);
