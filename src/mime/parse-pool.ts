@@ -22,10 +22,12 @@ export interface ParsePoolOptions {
    */
   niceness?: number;
   /**
-   * V8 heap limits of each worker. Default: an 8 MB young generation
-   * (V8's default grows to 48 MB per thread, and parsing allocates fast:
-   * that alone was ~40 MB of peak RSS per worker) and no old-generation cap
-   * beyond V8's own.
+   * V8 heap limits of each worker. Default: a 32 MB young generation and a
+   * 128 MB old generation. Without a cap V8 lets a parse worker's heap grow
+   * far past what it holds (~100 MB of peak RSS per worker, mostly garbage
+   * waiting for a lazy major GC); with it, it collects sooner. A message too
+   * big for the cap (a 10 MB HTML body needs more) is parsed again, alone,
+   * on a worker without the old-generation cap that is ended afterwards.
    */
   resourceLimits?: ResourceLimits;
   /**
@@ -71,11 +73,15 @@ interface Pending {
   reject: (error: unknown) => void;
   /** It was running beside others when their worker died: it runs alone now, so a second death is its own. */
   suspect?: boolean;
+  /** It ran a capped worker out of memory: it runs on a worker without the old-generation cap. */
+  roomy?: boolean;
 }
 
 interface Slot {
   worker: Worker;
   running: Map<number, Pending>;
+  /** No old-generation cap; runs one parse and is ended. */
+  roomy: boolean;
 }
 
 function defaultWorkerUrl(): URL {
@@ -105,32 +111,38 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   const size = Math.max(1, options.size ?? availableParallelism());
   const url = options.workerUrl ?? defaultWorkerUrl();
   const niceness = options.niceness ?? 10;
-  const resourceLimits = options.resourceLimits ?? { maxYoungGenerationSizeMb: 8 };
+  const resourceLimits = options.resourceLimits ?? { maxYoungGenerationSizeMb: 32, maxOldGenerationSizeMb: 128 };
+  const { maxOldGenerationSizeMb: _cap, ...roomyLimits } = resourceLimits;
   const perWorker = Math.max(1, options.jobsPerWorker ?? 2);
   const slots: Slot[] = [];
   const queue: Pending[] = [];
   let nextJobId = 1;
   let closed = false;
 
-  function spawn(): Slot {
-    const worker = new Worker(url, { workerData: { niceness }, resourceLimits });
-    const slot: Slot = { worker, running: new Map() };
+  function spawn(roomy: boolean): Slot {
+    const worker = new Worker(url, { workerData: { niceness }, resourceLimits: roomy ? roomyLimits : resourceLimits });
+    const slot: Slot = { worker, running: new Map(), roomy };
     worker.on("message", (reply: ParseReply) => {
       const pending = slot.running.get(reply.jobId);
       if (pending === undefined) return;
       slot.running.delete(reply.jobId);
       if (reply.ok) pending.resolve({ ...reply.result, date: reply.result.date === null ? null : new Date(reply.result.date) });
       else pending.reject(reviveError(reply.error));
+      if (slot.roomy) retire(slot);
       dispatch();
     });
-    const fail = (reason: string): void => {
+    const fail = (reason: string, outOfMemory: boolean): void => {
       const index = slots.indexOf(slot);
       if (index === -1) return;
       slots.splice(index, 1);
       const running = [...slot.running.values()];
       slot.running.clear();
       for (const pending of running) {
-        if (running.length === 1 || pending.suspect) {
+        if (outOfMemory && !slot.roomy) {
+          // Too big for a capped worker (or beside one that was): again, alone, without the cap.
+          pending.roomy = true;
+          queue.unshift(pending);
+        } else if (running.length === 1 || pending.suspect) {
           pending.reject(new InboundError("MESSAGE_PARSE_FAILED", {
             message: `The parse worker died while parsing ${pending.job.source.path}: ${reason}`,
             retryable: false,
@@ -143,21 +155,32 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       }
       if (!closed) dispatch();
     };
-    worker.on("error", (error) => fail(error.message));
-    worker.on("exit", (code) => fail(`worker exited with code ${code}`));
+    worker.on("error", (error: Error & { code?: string }) => fail(error.message, error.code === "ERR_WORKER_OUT_OF_MEMORY"));
+    worker.on("exit", (code) => fail(`worker exited with code ${code}`, false));
     slots.push(slot);
     return slot;
+  }
+
+  /** End a worker that has nothing left to do (a roomy one holds its big heap otherwise). */
+  function retire(slot: Slot): void {
+    const index = slots.indexOf(slot);
+    if (index !== -1) slots.splice(index, 1);
+    void slot.worker.terminate();
   }
 
   function dispatch(): void {
     while (!closed && queue.length > 0) {
       const next = queue[0];
-      const fits = (slot: Slot): boolean =>
-        next.suspect ? slot.running.size === 0 : slot.running.size < perWorker && ![...slot.running.values()].some((p) => p.suspect);
+      const fits = (slot: Slot): boolean => {
+        if (next.roomy) return slot.roomy && slot.running.size === 0;
+        if (slot.roomy) return false;
+        return next.suspect ? slot.running.size === 0 : slot.running.size < perWorker && ![...slot.running.values()].some((p) => p.suspect);
+      };
       let slot = slots.find(fits);
       if (slot === undefined) {
-        if (slots.length >= size) return;
-        slot = spawn();
+        // At most one roomy worker, beside the pool's own.
+        if (next.roomy ? slots.some((s) => s.roomy) : slots.filter((s) => !s.roomy).length >= size) return;
+        slot = spawn(next.roomy === true);
       }
       queue.shift();
       slot.running.set(next.job.jobId, next);

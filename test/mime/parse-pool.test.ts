@@ -107,6 +107,24 @@ describe("parse pool", () => {
     }
   });
 
+  it("parses a message too big for a capped worker again on one without the cap", async () => {
+    const row = '<tr><td style="color:red" bgcolor="#fff"><a href="https://example.com/x">Link text</a> café 会議</td></tr>\n';
+    const big = await writeMessage(dir, "big-html", crlf("From: a@example.com", "Subject: big newsletter", "Content-Type: text/html; charset=utf-8", "", `<table>${row.repeat(60_000)}</table>`));
+    const small = await writeMessage(dir, "beside-big", message(5));
+    // A cap the big body cannot parse under, but an ordinary message can.
+    const pool = createParsePool({ size: 1, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 48 } });
+    try {
+      const options = { blobDir: join(dir, "blobs"), sanitize: true, inlineImages: false };
+      const [parsed, beside] = await Promise.all([pool.parse(big, options), pool.parse(small, options)]);
+      expect(parsed.parseError).toBeNull();
+      expect(parsed.subject).toBe("big newsletter");
+      expect(parsed.sanitizedHtml?.length).toBeGreaterThan(5_000_000);
+      expect(beside.subject).toBe("message 5");
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("rejects queued work on close and refuses new work after", async () => {
     const path = await writeMessage(dir, "q", message(4));
     const pool = createParsePool({ size: 1 });
