@@ -42,6 +42,12 @@ export interface MessageProcessor {
   process(account: Pick<AccountRecord, "id" | "sanitize" | "inlineImages">, messageIds: readonly string[]): Promise<ProcessResult>;
   /** Parse everything still pending (e.g. after a crash between store and parse). */
   processPending(accounts: (id: string) => Promise<Pick<AccountRecord, "id" | "sanitize" | "inlineImages">>, accountId?: string): Promise<ProcessResult>;
+  /**
+   * A retrieval is taking messages off a server: until the returned function
+   * is called, at most `takingConcurrency` parses run, so parsing (and its
+   * fsyncs) does not slow down what makes mail safe to delete.
+   */
+  taking(): () => void;
 }
 
 /** Parsed messages held for the next group commit before parsing waits for it. */
@@ -77,11 +83,37 @@ export function createMessageProcessor(options: {
   store: Store;
   parse: ParseFunction;
   concurrency?: number;
+  /** Parses at once while any retrieval is taking (see `taking()`). Default 1. */
+  takingConcurrency?: number;
   /** Told after each group of parsed messages (and their `message.received` events) committed, e.g. to wake delivery. */
   onSaved?: () => void;
 }): MessageProcessor {
   const { store, parse } = options;
   const concurrency = options.concurrency ?? 4;
+  const takingConcurrency = Math.max(1, options.takingConcurrency ?? 1);
+
+  // The parse gate: how many parses may run now, fewer while a retrieval is taking.
+  let takers = 0;
+  let parsing = 0;
+  const gateWaiters: Array<() => void> = [];
+  const parseLimit = () => (takers > 0 ? takingConcurrency : concurrency);
+  function openGate(): void {
+    while (gateWaiters.length > 0 && parsing < parseLimit()) {
+      parsing++;
+      (gateWaiters.shift() as () => void)();
+    }
+  }
+  async function enterGate(): Promise<void> {
+    if (parsing < parseLimit() && gateWaiters.length === 0) {
+      parsing++;
+      return;
+    }
+    await new Promise<void>((resolve) => gateWaiters.push(resolve));
+  }
+  function leaveGate(): void {
+    parsing--;
+    openGate();
+  }
 
   // Group commit: parse results wait here while a save runs, then go in the next transaction
   // together, each with its message.received event. One transaction per message cost the main
@@ -227,7 +259,14 @@ export function createMessageProcessor(options: {
         const seq = submitted++;
         // A parse slot does not wait for the save, but parsed results waiting for one stay few.
         while ((unsaved.length >= MAX_UNSAVED || unsavedChars >= MAX_UNSAVED_CHARS) && saving !== null) await saving;
-        const { ok, saved } = await parseOne(item, seq);
+        await enterGate();
+        let parsedOne: Awaited<ReturnType<typeof parseOne>>;
+        try {
+          parsedOne = await parseOne(item, seq);
+        } finally {
+          leaveGate();
+        }
+        const { ok, saved } = parsedOne;
         saves.push(saved.then(() => {
           result.parsed++;
           if (!ok) result.parseErrors++;
@@ -244,6 +283,16 @@ export function createMessageProcessor(options: {
   }
 
   return {
+    taking() {
+      takers++;
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        takers--;
+        openGate();
+      };
+    },
     async process(account, messageIds) {
       const locations = await store.messages.rawLocations(messageIds);
       const items: WorkItem[] = [];

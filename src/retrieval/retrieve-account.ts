@@ -118,8 +118,14 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
         return result;
       },
     };
-    if (account.protocol === "imap" || account.protocol === "imaps") await retrieveImap(run);
-    else await retrievePop3(run);
+    // Parsing slows down while this run takes mail: taking is what makes it safe to delete.
+    const doneTaking = deps.processor.taking();
+    try {
+      if (account.protocol === "imap" || account.protocol === "imaps") await retrieveImap(run);
+      else await retrievePop3(run);
+    } finally {
+      doneTaking();
+    }
     takenMs = Date.now() - started;
     report({ phase: "processing" });
     const results = await Promise.all(processing);
