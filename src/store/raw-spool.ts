@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, writeSync } from "node:fs";
 import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -110,12 +110,11 @@ export function createRawSpool(dir: string): RawSpool {
     let pending: Buffer | null = null;
     let pendingBytes = 0;
 
+    // Synchronous: a write into the page cache takes microseconds, while an async one waits its turn
+    // in libuv's four threads behind the parsers' fsyncs. Durability comes from sync(), not from here.
     async function writeAll(bytes: Uint8Array): Promise<void> {
       let offset = 0;
-      while (offset < bytes.byteLength) {
-        const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset);
-        offset += bytesWritten;
-      }
+      while (offset < bytes.byteLength) offset += writeSync(handle.fd, bytes, offset, bytes.byteLength - offset);
     }
     async function flush(): Promise<void> {
       if (pending === null || pendingBytes === 0) return;
