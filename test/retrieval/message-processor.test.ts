@@ -62,4 +62,36 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     const [attachment] = await store.messages.attachments(id);
     expect(message.sanitizedHtml).toContain(`/api/v1/attachments/${attachment.id}/content`);
   });
+
+  it("runs one parse at a time while a retrieval is taking, and all of them again after", async () => {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
+    const accountId = await createAccount(store);
+    const ids = await storePending(store, accountId, 12);
+    let running = 0;
+    let most = 0;
+    const parse = async (source: RawSource, settings: { sanitize: boolean; inlineImages: boolean }) => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      try {
+        return await parseRaw(source, { blobDir: store.blobs.dir, ...settings });
+      } finally {
+        running--;
+      }
+    };
+    const processor = createMessageProcessor({ store, parse, concurrency: 4 });
+    const account = { id: accountId, sanitize: false, inlineImages: false };
+    const doneTaking = processor.taking();
+    const first = processor.process(account, ids.slice(0, 6));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(most).toBe(1);
+    doneTaking();
+    const second = processor.process(account, ids.slice(6));
+    expect(await first).toEqual({ parsed: 6, parseErrors: 0 });
+    expect(await second).toEqual({ parsed: 6, parseErrors: 0 });
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(4);
+  });
 });
