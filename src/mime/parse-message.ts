@@ -1,6 +1,6 @@
 import type { Address, HeaderLine } from "../store/message-repository.js";
 import { open } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { AddressObject, AttachmentStream, EmailAddress, MessageText } from "mailparser";
 import { newId } from "../core/ids.js";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
@@ -103,7 +103,7 @@ const FIELD_NAME = /^[!-9;-~]+$/;
  * ```
  */
 export async function parseMessage(source: string | Readable, options: ParseOptions): Promise<ParsedMessage> {
-  const input = typeof source === "string" ? await openFile(source) : source;
+  const input = typeof source === "string" ? await openMessageFile(source) : source;
   const blobs = createBlobStore(options.blobDir);
   const check = createMimeStructureCheck();
   const parser = new LeanMailParser({
@@ -221,10 +221,20 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
   };
 }
 
-async function openFile(path: string): Promise<Readable> {
+/**
+ * Open a stored message for reading: the whole file, or `range` of it (a
+ * message inside a spool segment). A missing file is STORE_FAILED, not
+ * retryable; any other failure to open is retryable.
+ */
+export async function openMessageFile(path: string, range?: { start: number; size: number }): Promise<Readable> {
   try {
     const handle = await open(path, "r");
-    return handle.createReadStream({ highWaterMark: 64 * 1024 });
+    if (range === undefined) return handle.createReadStream({ highWaterMark: 64 * 1024 });
+    if (range.size === 0) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    return handle.createReadStream({ start: range.start, end: range.start + range.size - 1, highWaterMark: 64 * 1024 });
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
     throw new InboundError("STORE_FAILED", {

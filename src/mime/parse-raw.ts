@@ -1,8 +1,7 @@
-import { open } from "node:fs/promises";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { InboundError } from "../core/inbound-error.js";
 import { createBlobStore } from "../store/blob-store.js";
-import { parseMessage, type ParseOptions, type ParsedMessage } from "./parse-message.js";
+import { openMessageFile, parseMessage, type ParseOptions, type ParsedMessage } from "./parse-message.js";
 
 /** Where a stored raw message is, as the parser gets it (plain data: it crosses to worker threads). */
 export interface RawSource {
@@ -30,7 +29,7 @@ export interface RawSource {
  */
 export async function parseRaw(source: RawSource, options: ParseOptions): Promise<ParsedMessage> {
   if (source.range === undefined && source.promote === undefined) return parseMessage(source.path, options);
-  const input = await openRange(source);
+  const input = await openMessageFile(source.path, source.range);
   if (source.promote === undefined) return parseMessage(input, options);
 
   const expected = source.promote;
@@ -61,24 +60,4 @@ export async function parseRaw(source: RawSource, options: ParseOptions): Promis
   }
   if (parsed.status === "rejected") throw parsed.reason;
   return parsed.value;
-}
-
-async function openRange(source: RawSource): Promise<Readable> {
-  try {
-    const handle = await open(source.path, "r");
-    if (source.range === undefined) return handle.createReadStream({ highWaterMark: 64 * 1024 });
-    if (source.range.size === 0) {
-      await handle.close();
-      return new PassThrough().end();
-    }
-    const { start, size } = source.range;
-    return handle.createReadStream({ start, end: start + size - 1, highWaterMark: 64 * 1024 });
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-    throw new InboundError("STORE_FAILED", {
-      message: missing ? `Message file ${source.path} does not exist` : `Could not open message file ${source.path}: ${(error as Error).message}`,
-      cause: error,
-      retryable: !missing,
-    });
-  }
 }

@@ -53,8 +53,9 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
           spool: raw.spool,
           internalDate: meta.internalDate,
           flags: meta.flags,
-          messageIdHeader: raw.headers.messageId ?? meta.messageId,
-          sentDate: raw.headers.date ?? meta.date,
+          // fetchRaw asks no ENVELOPE: these come from the message's own header (the parser fills any gap).
+          messageIdHeader: raw.headers.messageId,
+          sentDate: raw.headers.date,
           subject: raw.headers.subject,
         });
       });

@@ -175,15 +175,8 @@ export function createMessageProcessor(options: {
           sanitizedHtml: parsed.sanitizedHtml,
           parseError: parsed.parseError,
         },
-        attachments: parsed.attachments.map((a) => ({
-          id: a.id,
-          filename: a.filename,
-          contentType: a.contentType,
-          size: a.size,
-          contentId: a.contentId,
-          disposition: a.disposition,
-          sha256: a.sha256,
-        })),
+        // The parser's attachments are the store's input as they are (their ids name inline-image URLs).
+        attachments: parsed.attachments,
       })));
       // Only what this transaction saved: a message another worker or process parsed meanwhile
       // already has its event, and must not get a second one.

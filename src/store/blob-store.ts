@@ -1,9 +1,10 @@
 import { createHash, randomBytes, type Hash } from "node:crypto";
 import { createReadStream as fsCreateReadStream, existsSync } from "node:fs";
-import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { InboundError } from "../core/inbound-error.js";
+import { coalescedWrites, ensureDir, fsyncDir, storeFailed as failed } from "./durable-files.js";
 
 /** Where content landed: its SHA-256 (hex) and byte count. */
 export interface BlobRef {
@@ -38,8 +39,6 @@ export interface BlobStore {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** Writes smaller than this are gathered into one buffer of this size before they go to disk. */
-const COALESCE = 256 * 1024;
 
 function checkHash(sha256: string): string {
   // The hash becomes a path: refuse anything else, so no caller can escape the directory.
@@ -47,43 +46,7 @@ function checkHash(sha256: string): string {
   return sha256;
 }
 
-function storeFailed(what: string, cause: unknown): InboundError {
-  return new InboundError("STORE_FAILED", {
-    message: `Blob store: ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    cause,
-    retryable: true,
-  });
-}
-
-/**
- * Directories known to exist, per thread and shared by every store in it (a
- * parser makes a store per message), so a write costs no mkdir after the
- * first into a shard. A directory this creates has its entry synced into its
- * parent, up to one that existed: a blob renamed into it must survive a crash.
- */
-const madeDirs = new Map<string, Promise<void>>();
-
-function ensureDir(path: string): Promise<void> {
-  let made = madeDirs.get(path);
-  if (made === undefined) {
-    made = mkdir(path, { recursive: true }).then(async (first) => {
-      if (first === undefined) return;
-      for (let dir = path; dir.length >= first.length; dir = dirname(dir)) await fsyncDir(dirname(dir));
-    });
-    made.catch(() => madeDirs.delete(path));
-    madeDirs.set(path, made);
-  }
-  return made;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+const storeFailed = (what: string, cause: unknown) => failed("Blob store", what, cause);
 
 /**
  * A blob store rooted at `dir` (usually `<dataDir>/blobs`). Needs nothing but
@@ -126,33 +89,16 @@ export function createBlobStore(dir: string): BlobStore {
     const hash: Hash = createHash("sha256");
     let size = 0;
     let state: "open" | "done" = "open";
-    // Small chunks (a parser's decoded lines, a socket's packets) are copied
-    // into one buffer and written together: one system call per COALESCE
-    // bytes instead of one per chunk, and never more than COALESCE held.
-    let pending: Buffer | null = null;
-    let pendingBytes = 0;
-
     async function discard(): Promise<void> {
       state = "done";
       await handle.close().catch(() => undefined);
       await rm(tmpFile, { force: true });
     }
 
-    async function writeAll(chunk: Uint8Array): Promise<void> {
+    const writes = coalescedWrites(async (bytes) => {
       let offset = 0;
-      while (offset < chunk.byteLength) {
-        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-        offset += bytesWritten;
-      }
-    }
-
-    async function flush(): Promise<void> {
-      if (pendingBytes === 0 || pending === null) return;
-      const bytes = pending.subarray(0, pendingBytes);
-      pending = null;
-      pendingBytes = 0;
-      await writeAll(bytes);
-    }
+      while (offset < bytes.byteLength) offset += (await handle.write(bytes, offset, bytes.byteLength - offset)).bytesWritten;
+    });
 
     return {
       async write(chunk) {
@@ -160,15 +106,7 @@ export function createBlobStore(dir: string): BlobStore {
         hash.update(chunk);
         size += chunk.byteLength;
         try {
-          if (chunk.byteLength >= COALESCE) {
-            await flush();
-            await writeAll(chunk);
-            return;
-          }
-          if (pendingBytes + chunk.byteLength > COALESCE) await flush();
-          pending ??= Buffer.allocUnsafe(COALESCE);
-          pending.set(chunk, pendingBytes);
-          pendingBytes += chunk.byteLength;
+          await writes.put(chunk);
         } catch (error) {
           await discard();
           throw storeFailed("write failed", error);
@@ -180,7 +118,7 @@ export function createBlobStore(dir: string): BlobStore {
         const sha256 = hash.digest("hex");
         const target = pathOf(sha256);
         try {
-          await flush();
+          await writes.flush();
           await handle.sync();
           await handle.close();
           await ensureDir(dirname(target));

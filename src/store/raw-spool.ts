@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { createReadStream, writeSync } from "node:fs";
-import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
+import { writeSync } from "node:fs";
+import { open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
+import { coalescedWrites, ensureDir, fsyncDir, storeFailed } from "./durable-files.js";
 
 /** Where a taken message's raw bytes wait until the parser moves them into the blob store. */
 export interface SpoolRef {
@@ -43,20 +44,15 @@ export interface SpoolSegment {
 export interface RawSpool {
   readonly dir: string;
   create(): Promise<SpoolSegment>;
-  /** The bytes of one spooled message. */
-  read(ref: SpoolRef, size: number): Readable;
-  /** Like `read`, but opens the file first: `null` when the segment is gone (its messages are in the blob store). */
+  /** The bytes of one spooled message; `null` when the segment is gone (its messages are in the blob store). */
   open(ref: SpoolRef, size: number): Promise<Readable | null>;
   path(segment: string): string;
-  exists(segment: string): Promise<boolean>;
   remove(segment: string): Promise<void>;
   /** Segment names with their last write time, for sweeping orphans. */
   list(): Promise<Array<{ segment: string; modifiedAt: Date }>>;
 }
 
 const SEGMENT_NAME = /^[0-9a-f-]{36}$/;
-/** Writes smaller than this are gathered before they go to disk. */
-const COALESCE = 256 * 1024;
 
 function checkSegment(segment: string): string {
   // The name becomes a path: refuse anything else, so no caller can escape the directory.
@@ -64,13 +60,7 @@ function checkSegment(segment: string): string {
   return segment;
 }
 
-function spoolFailed(what: string, cause: unknown): InboundError {
-  return new InboundError("STORE_FAILED", {
-    message: `Raw spool: ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    cause,
-    retryable: true,
-  });
-}
+const spoolFailed = (what: string, cause: unknown) => storeFailed("Raw spool", what, cause);
 
 /**
  * The spool under `dir` (usually `<dataDir>/blobs/spool`, beside the blobs,
@@ -82,24 +72,18 @@ function spoolFailed(what: string, cause: unknown): InboundError {
  * const raw = await segment.append(socketStream, 64 * 1024);
  * await segment.sync();     // durable: now commit rows holding { segment: raw.segment, offset: raw.offset }
  * await segment.close();
- * spool.read(raw, raw.size).pipe(parser);
+ * (await spool.open(raw, raw.size))?.pipe(parser);
  * ```
  */
 export function createRawSpool(dir: string): RawSpool {
   const pathOf = (segment: string) => join(dir, `${checkSegment(segment)}.seg`);
-  let dirReady: Promise<void> | null = null;
-  const ensureDir = (): Promise<void> => {
-    dirReady ??= mkdir(dir, { recursive: true }).then(() => undefined);
-    dirReady.catch(() => (dirReady = null));
-    return dirReady;
-  };
 
   async function create(): Promise<SpoolSegment> {
     const name = newId();
     const file = pathOf(name);
     let handle: FileHandle;
     try {
-      await ensureDir();
+      await ensureDir(dir);
       handle = await open(file, "wx", 0o600);
     } catch (error) {
       throw spoolFailed("cannot create a segment", error);
@@ -107,34 +91,12 @@ export function createRawSpool(dir: string): RawSpool {
     let end = 0;
     let dirSynced = false;
     let closed = false;
-    let pending: Buffer | null = null;
-    let pendingBytes = 0;
-
     // Synchronous: a write into the page cache takes microseconds, while an async one waits its turn
     // in libuv's four threads behind the parsers' fsyncs. Durability comes from sync(), not from here.
-    async function writeAll(bytes: Uint8Array): Promise<void> {
+    const writes = coalescedWrites(async (bytes) => {
       let offset = 0;
       while (offset < bytes.byteLength) offset += writeSync(handle.fd, bytes, offset, bytes.byteLength - offset);
-    }
-    async function flush(): Promise<void> {
-      if (pending === null || pendingBytes === 0) return;
-      const bytes = pending.subarray(0, pendingBytes);
-      pending = null;
-      pendingBytes = 0;
-      await writeAll(bytes);
-    }
-    async function put(chunk: Uint8Array): Promise<void> {
-      // Small chunks (a socket's packets) are copied into one buffer and written together.
-      if (chunk.byteLength >= COALESCE) {
-        await flush();
-        await writeAll(chunk);
-        return;
-      }
-      if (pendingBytes + chunk.byteLength > COALESCE) await flush();
-      pending ??= Buffer.allocUnsafe(COALESCE);
-      pending.set(chunk, pendingBytes);
-      pendingBytes += chunk.byteLength;
-    }
+    });
 
     return {
       name,
@@ -153,7 +115,7 @@ export function createRawSpool(dir: string): RawSpool {
             headSize += part.length;
           }
           size += chunk.byteLength;
-          await put(chunk);
+          await writes.put(chunk);
         };
         try {
           if (body instanceof Uint8Array) await take(body);
@@ -168,16 +130,11 @@ export function createRawSpool(dir: string): RawSpool {
       },
       async sync() {
         try {
-          await flush();
+          await writes.flush();
           await handle.sync();
           if (!dirSynced) {
             // The new file's name is durable only once its directory is synced.
-            const d = await open(dir, "r");
-            try {
-              await d.sync();
-            } finally {
-              await d.close();
-            }
+            await fsyncDir(dir);
             dirSynced = true;
           }
         } catch (error) {
@@ -187,7 +144,7 @@ export function createRawSpool(dir: string): RawSpool {
       async close() {
         if (closed) return;
         closed = true;
-        await flush().finally(() => handle.close());
+        await writes.flush().finally(() => handle.close());
       },
       async discard() {
         if (!closed) {
@@ -203,11 +160,6 @@ export function createRawSpool(dir: string): RawSpool {
     dir,
     create,
     path: pathOf,
-    read(ref, size) {
-      const file = pathOf(ref.segment);
-      if (size === 0) return Readable.from([]);
-      return createReadStream(file, { start: ref.offset, end: ref.offset + size - 1, highWaterMark: 64 * 1024 });
-    },
     async open(ref, size) {
       let handle: FileHandle;
       try {
@@ -221,15 +173,6 @@ export function createRawSpool(dir: string): RawSpool {
         return Readable.from([]);
       }
       return handle.createReadStream({ start: ref.offset, end: ref.offset + size - 1, highWaterMark: 64 * 1024 });
-    },
-    async exists(segment) {
-      try {
-        await stat(pathOf(segment));
-        return true;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-        throw error;
-      }
     },
     async remove(segment) {
       await rm(pathOf(segment), { force: true });

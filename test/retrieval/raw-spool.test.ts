@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseRaw } from "../../src/mime/parse-raw.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
 import { createRawTaker, runBatches, type Batch } from "../../src/retrieval/raw-taker.js";
@@ -137,7 +137,15 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
 });
 
 describe("runBatches with overlap", () => {
-  const tmp = () => mkdtempSync(join(tmpdir(), "inbound-spool-"));
+  const made: string[] = [];
+  const tmp = () => {
+    const dir = mkdtempSync(join(tmpdir(), "inbound-spool-"));
+    made.push(dir);
+    return dir;
+  };
+  afterAll(() => {
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  });
 
   function recordingBatch(log: string[], k: number, options: { failCommit?: boolean } = {}): Batch {
     return {
