@@ -3,19 +3,15 @@
  * as small interfaces the facade implements. A service that is not passed to
  * `buildApiServer` makes its routes answer 501 NOT_IMPLEMENTED.
  */
+import type { WebhookInput } from "../delivery/webhook-settings.js";
 import type { WebhookRecord } from "../store/webhook-repository.js";
+import type { WatchState } from "../watch/watch-state.js";
 
 /** A webhook target as returned by the API: never its secret (the delivery layer's record). */
 export type Webhook = WebhookRecord;
 
 /** A new webhook; `secret` signs the payloads (HMAC) and is write-only. Omitted: the service generates one. */
-export interface WebhookInput {
-  url: string;
-  events?: string[];
-  secret?: string;
-  description?: string | null;
-  enabled?: boolean;
-}
+export type { WebhookInput } from "../delivery/webhook-settings.js";
 
 /** What a test send did. */
 export interface WebhookTestResult {
@@ -82,15 +78,8 @@ export interface DeliveryService {
   replayDelivery(id: string): Promise<Delivery>;
 }
 
-/** Where an account's watch is (mirrors watch/'s `WatchState`). */
-export interface WatchStateView {
-  state: "connecting" | "subscribed" | "polling" | "connection_lost" | "retrying" | "failed" | "stopped";
-  detail: string | null;
-  nextAttemptAt: string | null;
-  errorCode: string | null;
-  attempt: number;
-  since: string;
-}
+/** Where an account's watch is: the watch layer's state, without the account id the route already names. */
+export type WatchStateView = Omit<WatchState, "accountId">;
 
 /** An account's subscription and the live state of its watch. */
 export interface SubscriptionStatus {

@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadKeyRing } from "../../src/auth/key-ring.js";
@@ -7,6 +7,7 @@ import { reportError } from "../../src/cli/cli-output.js";
 import { registerDeliveryCommands } from "../../src/cli/deliveries-command.js";
 import { createDeliveryService } from "../../src/delivery/delivery-service.js";
 import type { Store } from "../../src/store/store.js";
+import { capturedOutput } from "../cli/cli-harness.js";
 import { createAccount } from "../store/fixtures.js";
 import { DIALECTS, openTestStore, type TestDatabase } from "../store/test-databases.js";
 import { FAST_RETRY, startReceiver, storeMessage, waitFor, type Receiver } from "./delivery-fixture.js";
@@ -19,14 +20,9 @@ describe.each(DIALECTS)("inbound webhooks / deliveries (%s)", (dialect) => {
 
   /** Run the delivery commands in-process, as `runCli` does after wiring them. */
   async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = "";
-    let err = "";
-    stdout.on("data", (d) => (out += d));
-    stderr.on("data", (d) => (err += d));
+    const { stdout, stderr, out, err } = capturedOutput();
     const io = { stdout, stderr, stdin: Readable.from([""]), env: {} };
-    const program = new Command("inbound").option("--json").exitOverride().configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
+    const program = new Command("inbound").option("--json").exitOverride().configureOutput({ writeOut: (s) => void stdout.write(s), writeErr: (s) => void stderr.write(s) });
     const ring = await loadKeyRing({ env: {}, dataDir: target.dataDir, log: () => undefined });
     const delivery = createDeliveryService({ store, box: createSecretBox(ring) });
     registerDeliveryCommands(program, {
@@ -47,7 +43,8 @@ describe.each(DIALECTS)("inbound webhooks / deliveries (%s)", (dialect) => {
     } catch (error) {
       code = reportError(io, args.includes("--json"), error);
     }
-    return { code, stdout: out, stderr: err };
+    await new Promise((resolve) => setImmediate(resolve));
+    return { code, stdout: out(), stderr: err() };
   }
 
   beforeEach(async () => {

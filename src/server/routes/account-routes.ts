@@ -67,7 +67,7 @@ const testResultSchema = z
 
 const folderSchema = z.object({ path: z.string(), name: z.string(), delimiter: z.string(), specialUse: z.string().nullable(), subscribed: z.boolean() }).meta({ id: "Folder" });
 
-/** Mirrors services.ts' WatchStateView. */
+/** The watch layer's WatchState as the API shows it (services.ts' WatchStateView). */
 export const watchStateSchema = z
   .object({
     state: z.enum(["connecting", "subscribed", "polling", "connection_lost", "retrying", "failed", "stopped"]),
