@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,10 @@ const ATTACHMENT_BYTES = 75 * 1024 * 1024; // ≈ 100 MB once base64-encoded
 /** Write a ~100 MB message to a file without holding it in memory; returns its attachment's sha256 and size. */
 async function writeHugeMessage(path: string): Promise<{ sha256: string; size: number }> {
   const out = createWriteStream(path);
-  const write = (text: string) => new Promise<void>((resolve, reject) => (out.write(text) ? resolve() : out.once("drain", resolve), out.once("error", reject)));
+  // events.once rejects on 'error' while it waits, without leaving a listener behind per write.
+  const write = async (text: string): Promise<void> => {
+    if (!out.write(text)) await once(out, "drain");
+  };
   const hash = createHash("sha256");
   await write(makeMessage(1, { subject: "huge" }).replace("Content-Type: text/plain; charset=utf-8\r\n\r\nBody of message 1.\r\n", 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="big.bin"\r\n\r\n'));
   const chunk = Buffer.alloc(57 * 1024);
