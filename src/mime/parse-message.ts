@@ -5,6 +5,7 @@ import type { AddressObject, AttachmentStream, EmailAddress, MessageText } from 
 import { newId } from "../core/ids.js";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { createBlobStore } from "../store/blob-store.js";
+import { createAttachmentBypass } from "./attachment-bypass.js";
 import { LeanMailParser } from "./lean-mail-parser.js";
 import { createMimeStructureCheck } from "./mime-structure-check.js";
 import { sanitizeHtml } from "./sanitize-html.js";
@@ -103,9 +104,30 @@ const FIELD_NAME = /^[!-9;-~]+$/;
  * ```
  */
 export async function parseMessage(source: string | Readable, options: ParseOptions): Promise<ParsedMessage> {
-  const input = typeof source === "string" ? await openMessageFile(source) : source;
+  if (typeof source !== "string") return (await parseStream(source, options, { bypass: false, shared: true })) as ParsedMessage;
+  return parseReopenable(() => openMessageFile(source), options);
+}
+
+/**
+ * {@link parseMessage} for a source that can be read again: parsed with the
+ * attachment bypass, and once more without it in the rare case the bypass
+ * finds it could not reproduce mailparser exactly. `open(true)` is the first
+ * read, `open(false)` the second. With `sharedFirst`, the first stream also
+ * feeds someone else: a parse that stops early drains it instead of closing it.
+ */
+export async function parseReopenable(open: (first: boolean) => Promise<Readable>, options: ParseOptions, sharedFirst = false): Promise<ParsedMessage> {
+  const parsed = await parseStream(await open(true), options, { bypass: true, shared: sharedFirst });
+  return parsed ?? ((await parseStream(await open(false), options, { bypass: false, shared: false })) as ParsedMessage);
+}
+
+/**
+ * One parse of `input`; `null` when the bypass was used and its result
+ * cannot be. A `shared` input is drained, not closed, when the parse stops early.
+ */
+async function parseStream(input: Readable, options: ParseOptions, how: { bypass: boolean; shared: boolean }): Promise<ParsedMessage | null> {
   const blobs = createBlobStore(options.blobDir);
   const check = createMimeStructureCheck();
+  const bypass = how.bypass ? createAttachmentBypass(blobs) : null;
   const parser = new LeanMailParser({
     checksumAlgo: false,
     maxHtmlLengthToParse: options.maxHtmlBytes ?? DEFAULT_MAX_BODY,
@@ -114,6 +136,8 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
   const attachments: ParsedAttachment[] = [];
   const writes: Promise<void>[] = [];
   const streaming = new Set<AttachmentStream>();
+  const markersSeen = new Set<string>();
+  let markerMismatch = false;
   let seen = 0;
   let body: MessageText | null = null;
   let parseError: string | null = null;
@@ -128,14 +152,22 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
     };
     const stop = (): void => {
       input.unpipe(check);
-      check.unpipe(parser);
+      if (bypass === null) check.unpipe(parser);
+      else {
+        check.unpipe(bypass);
+        bypass.unpipe(parser);
+      }
       for (const att of streaming) att.content.destroy(new Error("parse stopped"));
-      // Drain the caller's stream so it can end; our own file stream is closed.
-      if (typeof source === "string") input.destroy();
-      else input.resume();
+      if (how.shared) input.resume();
+      else input.destroy();
     };
 
     input.on("error", (error) => {
+      ioError ??= error;
+      stop();
+      finish();
+    });
+    bypass?.on("error", (error) => {
       ioError ??= error;
       stop();
       finish();
@@ -152,10 +184,21 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
       }
       const position = seen++;
       streaming.add(data);
+      const bypassed = bypass?.parts.get((data as { partId?: string }).partId ?? "");
+      const stored = bypassed === undefined
+        ? blobs.write(data.content)
+        : readAll(data.content).then((content) => {
+            if (!content.equals(bypassed.marker)) {
+              markerMismatch = true;
+              return null;
+            }
+            markersSeen.add(bypassed.partId);
+            return bypassed.blob;
+          });
       writes.push(
-        blobs.write(data.content).then(
-          ({ sha256, size }) => {
-            attachments.push(toAttachment(data, position, sha256, size));
+        stored.then(
+          (ref) => {
+            if (ref !== null) attachments.push(toAttachment(data, position, ref.sha256, ref.size));
           },
           (error: unknown) => {
             // The store throws InboundError for disk trouble; anything else came
@@ -170,10 +213,12 @@ export async function parseMessage(source: string | Readable, options: ParseOpti
       );
     });
     parser.on("end", finish);
-    input.pipe(check).pipe(parser);
+    if (bypass === null) input.pipe(check).pipe(parser);
+    else input.pipe(check).pipe(bypass).pipe(parser);
   });
   await Promise.all(writes);
 
+  if (bypass !== null && (bypass.unusable !== null || markerMismatch || markersSeen.size !== bypass.parts.size)) return null;
   if (ioError !== null) {
     if (isInboundError(ioError)) throw ioError;
     throw new InboundError("STORE_FAILED", {
@@ -243,6 +288,12 @@ export async function openMessageFile(path: string, range?: { start: number; siz
       retryable: !missing,
     });
   }
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function toAttachment(att: AttachmentStream, position: number, sha256: string, size: number): ParsedAttachment {

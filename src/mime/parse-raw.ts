@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { InboundError } from "../core/inbound-error.js";
 import { createBlobStore } from "../store/blob-store.js";
-import { openMessageFile, parseMessage, type ParseOptions, type ParsedMessage } from "./parse-message.js";
+import { openMessageFile, parseReopenable, type ParseOptions, type ParsedMessage } from "./parse-message.js";
 
 /** Where a stored raw message is, as the parser gets it (plain data: it crosses to worker threads). */
 export interface RawSource {
@@ -28,9 +28,9 @@ export interface RawSource {
  * ```
  */
 export async function parseRaw(source: RawSource, options: ParseOptions): Promise<ParsedMessage> {
-  if (source.range === undefined && source.promote === undefined) return parseMessage(source.path, options);
-  const input = await openMessageFile(source.path, source.range);
-  if (source.promote === undefined) return parseMessage(input, options);
+  const reopen = () => openMessageFile(source.path, source.range);
+  if (source.promote === undefined) return parseReopenable(reopen, options);
+  const input = await reopen();
 
   const expected = source.promote;
   const toParser = new PassThrough({ highWaterMark: 64 * 1024 });
@@ -48,7 +48,7 @@ export async function parseRaw(source: RawSource, options: ParseOptions): Promis
       toParser.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
     });
-  const parsing = parseMessage(toParser, options);
+  const parsing = parseReopenable(async (first) => (first ? toParser : reopen()), options, true);
   parsing.catch(() => toParser.resume());
   const [parsed, written] = await Promise.allSettled([parsing, blob]);
   if (written.status === "rejected") throw written.reason;
