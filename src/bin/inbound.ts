@@ -1,10 +1,12 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --single-threaded-gc
 // The shebang tunes memory for a process that parses on several threads:
 // glibc gives every thread its own malloc arena (8 per core) that keeps its
 // high-water mark, and V8 lets the main thread's young generation grow to
 // 48 MB. Two arenas and 2 MB semi-spaces took ~120 MB off the peak RSS of a
-// 2,000-message fetch at no measurable cost in its take rate (README,
-// "Decisions"). `npm start` runs it the same way.
+// 2,000-message fetch at no measurable cost in its take rate. With every
+// thread busy, V8's parallel GC helpers only competed for the same cores:
+// collecting on the thread that allocates cut a fetch's CPU by a sixth
+// (README, "Decisions"). `npm start` runs it the same way.
 import { runCli } from "../cli/program.js";
 
 // An unhandled rejection is a bug: let it end the process loudly rather than run on in an unknown state.
