@@ -124,8 +124,8 @@ export function createAttachmentBypass(blobs: BlobStore): AttachmentBypass {
       if (mode === "headers") {
         const nl = data.indexOf(LF, pos);
         if (nl === -1 && !final) {
-          if (data.length - pos > MAX_HEADER_BLOCK) stepAside();
-          else return pos;
+          if (data.length - pos <= MAX_HEADER_BLOCK) return pos;
+          stepAside();
           continue;
         }
         const end = nl === -1 ? data.length : nl + 1;
@@ -330,7 +330,7 @@ export function createAttachmentBypass(blobs: BlobStore): AttachmentBypass {
   function stepAside(): void {
     if (mode === "strip") throw new Error("cannot step aside inside a replaced body");
     mode = "pass";
-    if (headerBlock !== "") headerBlock = "";
+    headerBlock = "";
   }
 }
 

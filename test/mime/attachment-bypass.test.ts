@@ -133,7 +133,7 @@ describe("attachment bypass", () => {
     }
   });
 
-  it("steps aside for forwarded messages, digests and bodiless parts, and mailparser still sees every byte", async () => {
+  it("steps aside for a forwarded message and for duplicate Content-Type headers, and mailparser still sees every byte", async () => {
     const forwarded = crlf(
       "From: a@example.com",
       'Content-Type: multipart/mixed; boundary="m"',
