@@ -29,12 +29,13 @@ export async function loadReceivedMessage(store: Store, eventId: string, message
   const message = await store.messages.get(messageId);
   const attachments = await store.messages.attachments(messageId);
   const accountName = await store.accounts.get(message.accountId).then((a) => a.name, () => null);
+  const location = (await store.messages.rawLocations([messageId])).get(messageId) ?? { rawSha256: message.rawSha256, size: message.size, spool: null };
   return {
     ...message,
     eventId,
     account: { id: message.accountId, name: accountName },
     attachments,
-    openRaw: () => store.blobs.createReadStream(message.rawSha256),
+    openRaw: () => store.openRaw(location),
     openAttachment(attachment) {
       const id = typeof attachment === "string" ? attachment : attachment.id;
       const record = attachments.find((a) => a.id === id);

@@ -1,63 +1,80 @@
-import { PassThrough } from "node:stream";
+import { createHash } from "node:crypto";
+import { Transform, type Readable } from "node:stream";
 import { InboundError } from "../core/inbound-error.js";
-import { createBlobStore } from "../store/blob-store.js";
 import { openMessageFile, parseReopenable, type ParseOptions, type ParsedMessage } from "./parse-message.js";
 
 /** Where a stored raw message is, as the parser gets it (plain data: it crosses to worker threads). */
 export interface RawSource {
-  /** The file: the message's blob, or the spool segment holding it. */
+  /** The file: the message's segment file (or, for messages stored before segments were kept, its blob). */
   path: string;
-  /** The message's bytes within `path` when that is a spool segment. */
+  /** The message's bytes within `path` when that is a segment. */
   range?: { start: number; size: number };
-  /**
-   * Copy the bytes into the blob store while parsing, where they must hash to
-   * this SHA-256 (the spool is read once, for both).
-   */
-  promote?: string;
+  /** The SHA-256 recorded when the message was taken: the bytes read must still hash to it. */
+  sha256?: string;
 }
 
 /**
- * {@link parseMessage} for a raw message wherever it is stored; with
- * `promote`, the same read also writes its blob, and a hash that differs
- * from the recorded one fails the parse (a damaged spool is never
- * published as the message).
+ * {@link parseMessage} for a raw message wherever it is stored. With
+ * `sha256`, the bytes are hashed on the same read, and a hash that differs
+ * from the recorded one fails the parse with STORE_FAILED (a damaged segment
+ * is never presented as the message; it stays pending).
  *
  * @example
  * ```ts
- * const parsed = await parseRaw({ path: spool.path(seg), range: { start: 0, size: 1234 }, promote: sha256 }, { blobDir, sanitize: true, inlineImages: true });
+ * const parsed = await parseRaw({ path: spool.path(seg), range: { start: 0, size: 1234 }, sha256 }, { blobDir, sanitize: true, inlineImages: true });
  * ```
  */
 export async function parseRaw(source: RawSource, options: ParseOptions): Promise<ParsedMessage> {
   const reopen = () => openMessageFile(source.path, source.range);
-  if (source.promote === undefined) return parseReopenable(reopen, options);
-  const input = await reopen();
+  const expected = source.sha256;
+  if (expected === undefined) return parseReopenable(reopen, options);
 
-  const expected = source.promote;
-  const toParser = new PassThrough({ highWaterMark: 64 * 1024 });
-  const toBlob = new PassThrough({ highWaterMark: 64 * 1024 });
-  input.on("error", (error) => {
-    toParser.destroy(error);
-    toBlob.destroy(error);
-  });
-  input.pipe(toParser);
-  input.pipe(toBlob);
-  const blob = createBlobStore(options.blobDir)
-    .write(toBlob)
-    .catch((error: unknown) => {
-      // The parser must not wait for bytes the stalled copy holds back.
-      toParser.destroy(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    });
-  const parsing = parseReopenable(async (first) => (first ? toParser : reopen()), options, true);
-  parsing.catch(() => toParser.resume());
-  const [parsed, written] = await Promise.allSettled([parsing, blob]);
-  if (written.status === "rejected") throw written.reason;
-  if (written.value.sha256 !== expected) {
+  let digest: Promise<string> | null = null;
+  const open = async (first: boolean): Promise<Readable> => {
+    const input = await reopen();
+    if (!first) return input;
+    const hashed = hashing(input);
+    digest = hashed.digest;
+    return hashed.stream;
+  };
+  // Shared: a parse that stops early drains the first read rather than closing it, so the hash still covers every byte.
+  const parsed = await parseReopenable(open, options, true);
+  const actual = await (digest as Promise<string> | null);
+  if (actual !== expected) {
     throw new InboundError("STORE_FAILED", {
-      message: `The spooled bytes in ${source.path} hash to ${written.value.sha256}, not the recorded ${expected}: the spool file is damaged; restore it from a backup.`,
+      message: `The stored bytes in ${source.path} hash to ${actual}, not the recorded ${expected}: the raw file is damaged; restore it from a backup.`,
       retryable: false,
     });
   }
-  if (parsed.status === "rejected") throw parsed.reason;
-  return parsed.value;
+  return parsed;
+}
+
+/** `input` passed through unchanged, with the SHA-256 of everything that went through once it ended. */
+function hashing(input: Readable): { stream: Readable; digest: Promise<string> } {
+  const hash = createHash("sha256");
+  let resolveDigest!: (hex: string) => void;
+  let rejectDigest!: (error: unknown) => void;
+  const digest = new Promise<string>((resolve, reject) => {
+    resolveDigest = resolve;
+    rejectDigest = reject;
+  });
+  digest.catch(() => undefined);
+  const stream = new Transform({
+    highWaterMark: 64 * 1024,
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      resolveDigest(hash.digest("hex"));
+      done();
+    },
+  });
+  input.on("error", (error) => {
+    rejectDigest(error);
+    stream.destroy(error);
+  });
+  stream.on("close", () => rejectDigest(new Error("the message was not read to its end")));
+  input.pipe(stream);
+  return { stream, digest };
 }

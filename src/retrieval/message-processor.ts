@@ -2,7 +2,7 @@ import type { ParsedMessage as MimeParsed } from "../mime/parse-message.js";
 import type { RawSource } from "../mime/parse-raw.js";
 import type { RawLocation } from "../store/message-repository.js";
 import type { AccountRecord } from "../store/account-repository.js";
-import { InboundError } from "../core/inbound-error.js";
+import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { appendOutboxMany } from "../store/append-outbox.js";
 import type { Store } from "../store/store.js";
 
@@ -13,9 +13,9 @@ export interface ProcessSettings {
 }
 
 /**
- * Parses a raw message — and, for one still in the spool, copies it to its
- * blob on the same read (`source.promote`); in production a worker pool, so
- * parsing uses every core. `parseRaw` does it in-process.
+ * Parses a raw message where it is stored (checking its recorded hash on
+ * the same read); in production a worker pool, so parsing uses every core.
+ * `parseRaw` does it in-process.
  */
 export type ParseFunction = (source: RawSource, settings: ProcessSettings) => Promise<MimeParsed>;
 
@@ -74,7 +74,7 @@ const SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
 
 interface Unsaved {
   item: WorkItem;
-  /** `null` when the raw bytes could not be moved out of the spool: nothing to save, the message stays pending. */
+  /** `null` when the raw bytes could not be read (or are damaged): nothing to save, the message stays pending. */
   parsed: MimeParsed | null;
   done: (error?: unknown) => void;
 }
@@ -183,12 +183,6 @@ export function createMessageProcessor(options: {
       const fresh = new Set(saved);
       await appendOutboxMany(trx, group.filter(({ item }) => fresh.has(item.id)).map(({ item }) => ({ accountId: item.account.id, type: "message.received", payload: { messageId: item.id } })));
     });
-    // Their bytes are in the blob store and the rows no longer point into the spool: a segment
-    // nothing points into any more is done (a failure here leaves it to the sweep).
-    const segments = new Set(group.flatMap(({ item }) => (item.raw.spool === null ? [] : [item.raw.spool.segment])));
-    for (const segment of segments) {
-      if (!(await store.messages.spoolSegmentInUse(segment).catch(() => true))) await store.spool.remove(segment).catch(() => undefined);
-    }
   }
 
   /** Delete spool segments no row points into that were last written long ago (a crash, a failed commit). */
@@ -200,17 +194,8 @@ export function createMessageProcessor(options: {
   }
 
   function sourceOf(raw: RawLocation): RawSource {
-    if (raw.spool === null) return { path: store.blobs.path(raw.rawSha256) };
-    return { path: store.spool.path(raw.spool.segment), range: { start: raw.spool.offset, size: raw.size }, promote: raw.rawSha256 };
-  }
-
-  /** Copy a spooled message to its blob here, when the parser could not (the copy is what keeps it). */
-  async function promote(raw: RawLocation): Promise<void> {
-    if (raw.spool === null || (await store.blobs.has(raw.rawSha256))) return;
-    const { sha256 } = await store.blobs.write(await store.openRaw(raw));
-    if (sha256 !== raw.rawSha256) {
-      throw new InboundError("STORE_FAILED", { message: `The spooled bytes of a message hash to ${sha256}, not the recorded ${raw.rawSha256}: the spool file is damaged; restore it from a backup.`, retryable: false });
-    }
+    if (raw.spool === null) return { path: store.blobs.path(raw.rawSha256), sha256: raw.rawSha256 };
+    return { path: store.spool.path(raw.spool.segment), range: { start: raw.spool.offset, size: raw.size }, sha256: raw.rawSha256 };
   }
 
   /** Parse one message and queue its save; resolves when parsed, with the save still to come. */
@@ -220,14 +205,14 @@ export function createMessageProcessor(options: {
     try {
       parsed = await parse(sourceOf(item.raw), { sanitize: item.account.sanitize, inlineImages: item.account.inlineImages });
     } catch (error) {
-      // A crash of the parser itself is recorded like a parse error: the raw message stays stored
-      // (moved out of the spool here first; if even that fails, it stays pending for the next pass).
-      parsed = emptyParse(error instanceof Error ? error.message : String(error));
-      try {
-        await promote(item.raw);
-      } catch (promoteError) {
+      if (isInboundError(error) && error.code === "STORE_FAILED") {
+        // The raw bytes could not be read, or no longer match their hash: nothing to save; the
+        // message stays pending (and the error reaches the caller) until the disk is put right.
         parsed = null;
-        failure = promoteError;
+        failure = error;
+      } else {
+        // A crash of the parser itself is recorded like a parse error: the raw message stays stored.
+        parsed = emptyParse(error instanceof Error ? error.message : String(error));
       }
     }
     const saved = new Promise<void>((resolve, reject) => {

@@ -19,7 +19,7 @@ export interface HeaderLine {
   line: string;
 }
 
-/** A message just taken off the server, its raw bytes durable in the blob store or the raw spool. */
+/** A message just taken off the server, its raw bytes durable in its batch's spool segment. */
 export interface TakenMessage {
   accountId: string;
   /** From `sourceKey(...)`; the identity that makes a second take a no-op. */
@@ -31,7 +31,7 @@ export interface TakenMessage {
   uidl: string | null;
   rawSha256: string;
   size: number;
-  /** Where the raw bytes wait when they are not in the blob store yet. */
+  /** Where the raw bytes are; `null` only for messages whose raw bytes are a blob (stored before segments were kept). */
   spool?: SpoolRef | null;
   internalDate: Date | string | null;
   flags: string[];
@@ -40,7 +40,7 @@ export interface TakenMessage {
   subject?: string | null;
 }
 
-/** Where a stored message's raw bytes are: the blob `rawSha256`, or still a range of a spool segment. */
+/** Where a stored message's raw bytes are: a range of a spool segment, or (messages stored before segments were kept) the blob `rawSha256`. */
 export interface RawLocation {
   rawSha256: string;
   size: number;
@@ -192,7 +192,7 @@ export interface MessageRepository {
   pendingForProcessing(limit: number, accountId?: string, executor?: Executor): Promise<PendingMessage[]>;
   /**
    * Record the parse result and replace the message's attachments. Throws MESSAGE_NOT_FOUND.
-   * The raw bytes must be in the blob store by now: the message stops pointing into the spool.
+   * The raw bytes stay where they are (their segment, or an older message's blob).
    */
   saveParsed(trx: Executor, messageId: string, parsed: ParsedMessage, attachments: readonly AttachmentInput[]): Promise<void>;
   /**
@@ -403,9 +403,6 @@ async function saveParsedItems(
           status: failed ? "failed" : "parsed",
           parse_error: failed ? parsed.parseError! : null,
           processed_at: now,
-          // The caller has put the raw bytes in the blob store: the spool no longer holds them.
-          spool_segment: null,
-          spool_offset: null,
         })
         .where("id", "=", messageId)
         .$if(onlyPending, (q) => q.where("status", "=", "pending"))

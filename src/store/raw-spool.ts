@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { writeSync } from "node:fs";
+import { createReadStream, existsSync, writeSync } from "node:fs";
 import { open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -7,7 +7,7 @@ import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
 import { coalescedWrites, ensureDir, fsyncDir, storeFailed } from "./durable-files.js";
 
-/** Where a taken message's raw bytes wait until the parser moves them into the blob store. */
+/** Where a taken message's raw bytes are: its batch's segment and the offset in it. */
 export interface SpoolRef {
   segment: string;
   offset: number;
@@ -38,14 +38,16 @@ export interface SpoolSegment {
 /**
  * The raw spool: taking a message appends it to its batch's segment file
  * (one file create and one fsync per batch instead of per message, which is
- * what bounded the take rate), and the parser later copies each message to
- * its content-addressed blob and deletes a segment once no row points into it.
+ * what bounded the take rate), and the message's raw bytes stay there: the
+ * parser reads them from their range, and so does every later reader. A
+ * segment is deleted only when no row points into it (a batch whose messages
+ * were all stored already, or one left by a crash or a failed commit).
  */
 export interface RawSpool {
   readonly dir: string;
   create(): Promise<SpoolSegment>;
-  /** The bytes of one spooled message; `null` when the segment is gone (its messages are in the blob store). */
-  open(ref: SpoolRef, size: number): Promise<Readable | null>;
+  /** The bytes of one message. Throws BLOB_NOT_FOUND when its segment is gone. */
+  createReadStream(ref: SpoolRef, size: number): Readable;
   path(segment: string): string;
   remove(segment: string): Promise<void>;
   /** Segment names with their last write time, for sweeping orphans. */
@@ -72,7 +74,7 @@ const spoolFailed = (what: string, cause: unknown) => storeFailed("Raw spool", w
  * const raw = await segment.append(socketStream, 64 * 1024);
  * await segment.sync();     // durable: now commit rows holding { segment: raw.segment, offset: raw.offset }
  * await segment.close();
- * (await spool.open(raw, raw.size))?.pipe(parser);
+ * spool.createReadStream(raw, raw.size).pipe(parser);
  * ```
  */
 export function createRawSpool(dir: string): RawSpool {
@@ -160,19 +162,15 @@ export function createRawSpool(dir: string): RawSpool {
     dir,
     create,
     path: pathOf,
-    async open(ref, size) {
-      let handle: FileHandle;
-      try {
-        handle = await open(pathOf(ref.segment), "r");
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-        throw spoolFailed("cannot open a segment", error);
+    createReadStream(ref, size) {
+      const file = pathOf(ref.segment);
+      if (!existsSync(file)) {
+        throw new InboundError("BLOB_NOT_FOUND", {
+          message: `The segment file ${file} holding a stored message is missing; restore the blobs directory from a backup.`,
+        });
       }
-      if (size === 0) {
-        await handle.close();
-        return Readable.from([]);
-      }
-      return handle.createReadStream({ start: ref.offset, end: ref.offset + size - 1, highWaterMark: 64 * 1024 });
+      if (size === 0) return Readable.from([]);
+      return createReadStream(file, { start: ref.offset, end: ref.offset + size - 1, highWaterMark: 64 * 1024 });
     },
     async remove(segment) {
       await rm(pathOf(segment), { force: true });

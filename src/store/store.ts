@@ -36,10 +36,10 @@ export interface Store {
   users: UserRepository;
   apiTokens: ApiTokenRepository;
   blobs: BlobStore;
-  /** Raw messages taken but not yet copied to their blobs by the parser. */
+  /** Raw messages: one append-only segment file per batch, kept while any message points into it. */
   spool: RawSpool;
-  /** A stored message's raw bytes, from the spool while they are still there, else from the blob store. */
-  openRaw(location: RawLocation): Promise<Readable>;
+  /** A stored message's raw bytes. Throws BLOB_NOT_FOUND when the file holding them is gone. */
+  openRaw(location: RawLocation): Readable;
   /**
    * Run `fn` in one database transaction: committed if it resolves, rolled
    * back if it throws. Pass `trx` to every repository call inside.
@@ -82,10 +82,8 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     apiTokens: createApiTokenRepository(db),
     blobs,
     spool,
-    async openRaw(location) {
-      // The parser may move the bytes to their blob (and delete the segment) at any time: check the spool first.
-      const spooled = location.spool === null ? null : await spool.open(location.spool, location.size);
-      return spooled ?? blobs.createReadStream(location.rawSha256);
+    openRaw(location) {
+      return location.spool === null ? blobs.createReadStream(location.rawSha256) : spool.createReadStream(location.spool, location.size);
     },
     transaction: (fn) => db.transaction().execute(fn),
     close: () => database.close(),

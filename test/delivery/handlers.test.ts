@@ -99,7 +99,8 @@ describe.each(DIALECTS)("in-process handlers (%s)", (dialect) => {
     const replayed = await delivery.replay(parked.id);
     expect(replayed.status).toBe("pending");
     await waitFor(() => delivered.includes(bad.eventId), "the replayed event");
-    expect((await delivery.getDelivery(parked.id)).status).toBe("succeeded");
+    // The handler returned; the delivery row is marked right after, in its own transaction.
+    await waitFor(async () => (await delivery.getDelivery(parked.id)).status === "succeeded", "the replayed delivery to be marked succeeded");
     expect((await delivery.listDeliveries({ failed: true })).items).toHaveLength(0);
   });
 

@@ -15,9 +15,10 @@ import { DIALECTS, openTestStore } from "../store/test-databases.js";
 import { makeMessage } from "./retrieval-fixture.js";
 
 /*
- * Taking appends raw messages to one spool segment per batch; the parser
- * copies each to its blob and the segment goes once nothing points into it.
- * These tests hold the raw bytes to that: readable at every step, never lost.
+ * Taking appends raw messages to one spool segment per batch, and the raw
+ * bytes stay there for good: the parser reads them in place, and a segment
+ * goes only when nothing points into it. These tests hold the raw bytes to
+ * that: readable at every step, never lost, never silently damaged.
  */
 describe.each(DIALECTS)("raw spool on %s", (dialect) => {
   let cleanup: (() => Promise<void>) | undefined;
@@ -56,7 +57,7 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
   const account = (id: string) => ({ id, sanitize: true, inlineImages: false });
   const segments = (store: Store) => readdirSync(store.spool.dir).filter((name) => name.endsWith(".seg"));
 
-  it("keeps a taken message readable from its segment, then from its blob once parsed, and deletes the segment", async () => {
+  it("keeps a taken message in its segment, readable before and after the parse, with no second copy", async () => {
     const { store, accountId } = await open();
     const raws = [makeMessage(1), makeMessage(2), makeMessage(3)];
     const ids = await takeBatch(store, accountId, raws);
@@ -66,46 +67,52 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     for (const [i, id] of ids.entries()) {
       const location = locations.get(id)!;
       expect(location.spool?.segment).toBe(segments(store)[0].slice(0, -4));
-      expect(await store.blobs.has(location.rawSha256)).toBe(false);
-      expect(await text(await store.openRaw(location))).toBe(raws[i]);
+      expect(await text(store.openRaw(location))).toBe(raws[i]);
     }
 
     const result = await processorFor(store).process(account(accountId), ids);
     expect(result).toEqual({ parsed: 3, parseErrors: 0 });
-    expect(segments(store)).toEqual([]);
+    expect(segments(store)).toHaveLength(1);
     const after = await store.messages.rawLocations(ids);
     for (const [i, id] of ids.entries()) {
       const location = after.get(id)!;
-      expect(location.spool).toBeNull();
-      expect(await store.blobs.has(location.rawSha256)).toBe(true);
-      // A reader that looked the location up before the parse still gets the bytes, from the blob.
-      expect(await text(await store.openRaw(locations.get(id)!))).toBe(raws[i]);
+      expect(location).toEqual(locations.get(id));
+      expect(await store.blobs.has(location.rawSha256)).toBe(false);
+      expect(await text(store.openRaw(location))).toBe(raws[i]);
     }
     expect((await store.messages.get(ids[1])).subject).toBe("Message 2");
   });
 
-  it("deletes the segment of a batch whose messages were all stored already, and keeps it while one is unparsed", async () => {
+  it("deletes the segment of a batch whose messages were all stored already, and keeps one that parsed messages point into", async () => {
     const { store, accountId } = await open();
     const raws = [makeMessage(1), makeMessage(2)];
     const first = await takeBatch(store, accountId, raws);
     // The same UIDLs again: nothing new is inserted, so nothing may point into the new segment.
     expect(await takeBatch(store, accountId, raws)).toEqual([]);
     expect(segments(store)).toHaveLength(1);
-    await processorFor(store).process(account(accountId), first.slice(0, 1));
+    await processorFor(store).processPending(async () => account(accountId));
     expect(segments(store)).toHaveLength(1);
-    expect(await text(await store.openRaw((await store.messages.rawLocations(first)).get(first[1])!))).toBe(raws[1]);
-    await processorFor(store).process(account(accountId), first.slice(1));
-    expect(segments(store)).toEqual([]);
+    const locations = await store.messages.rawLocations(first);
+    expect(await text(store.openRaw(locations.get(first[1])!))).toBe(raws[1]);
   });
 
-  it("refuses to publish spooled bytes that no longer match their hash, and keeps the message pending", async () => {
+  it("names the missing file when a segment is gone", async () => {
+    const { store, accountId } = await open();
+    const [id] = await takeBatch(store, accountId, [makeMessage(5)]);
+    const location = (await store.messages.rawLocations([id])).get(id)!;
+    rmSync(store.spool.path(location.spool!.segment));
+    expect(() => store.openRaw(location)).toThrow(/segment file .* is missing; restore the blobs directory/);
+    await expect(processorFor(store).process(account(accountId), [id])).rejects.toThrow(/does not exist/);
+    expect((await store.messages.get(id)).status).toBe("pending");
+  });
+
+  it("refuses to parse stored bytes that no longer match their hash, and keeps the message pending", async () => {
     const { store, accountId } = await open();
     const [id] = await takeBatch(store, accountId, [makeMessage(7)]);
     const location = (await store.messages.rawLocations([id])).get(id)!;
     const file = store.spool.path(location.spool!.segment);
     writeFileSync(file, makeMessage(8).padEnd(location.size, " ").slice(0, location.size));
-    await expect(processorFor(store).process(account(accountId), [id])).rejects.toThrow(/spool file is damaged/);
-    expect(await store.blobs.has(location.rawSha256)).toBe(false);
+    await expect(processorFor(store).process(account(accountId), [id])).rejects.toThrow(/raw file is damaged; restore it from a backup/);
     expect((await store.messages.get(id)).status).toBe("pending");
     expect(segments(store)).toHaveLength(1);
   });
@@ -127,12 +134,12 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     expect(segments(store)).toHaveLength(3);
 
     await processorFor(store).processPending(async () => account(accountId));
-    // The referenced one was parsed (and so deleted); the stale orphan was swept; the fresh one stays.
-    expect(segments(store)).toHaveLength(1);
-    expect(segments(store)[0]).not.toBe(`${stale.name}.seg`);
-    expect(segments(store)[0]).not.toBe(`${referenced}.seg`);
+    // The stale orphan was swept; the referenced one (parsed now) and the fresh one stay.
+    expect(segments(store)).toHaveLength(2);
+    expect(segments(store)).toContain(`${referenced}.seg`);
+    expect(segments(store)).not.toContain(`${stale.name}.seg`);
     await fresh.discard();
-    expect(segments(store)).toEqual([]);
+    expect(segments(store)).toEqual([`${referenced}.seg`]);
   });
 });
 
