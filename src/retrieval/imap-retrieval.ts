@@ -35,6 +35,8 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
     let plan = uids.filter((uid) => !stored.has(uid));
     if (account.strategy === "latest") plan.reverse();
     if (!account.all) plan = plan.slice(0, account.limit);
+    // Every planned message's size in one command, rather than one round trip per batch.
+    const sizes = await session.fetchSizes(plan);
     run.progress({ phase: "taking", total: plan.length });
 
     const batch = (uids: number[]): Batch => {
@@ -60,7 +62,7 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
         });
       });
       return {
-        fetch: (taker) => session.fetchRaw(uids, take(taker)),
+        fetch: (taker) => session.fetchRaw(uids, take(taker), sizes),
         took: () => rows.length > 0,
         commit: () => {
           rows.sort((a, b) => (a.uid as number) - (b.uid as number));

@@ -260,35 +260,45 @@ export class ImapSession {
     };
   }
 
+  /** RFC822.SIZE of each of `uids`, in one command (plan a retrieval's batches with it; see {@link fetchRaw}). */
+  async fetchSizes(uids: readonly number[]): Promise<Map<number, number>> {
+    if (uids.length === 0) return new Map();
+    return this.run("UID FETCH RFC822.SIZE", async (c) => {
+      const sizes = new Map<number, number>();
+      for await (const message of c.fetch(uidSet(uids), { uid: true, size: true }, { uid: true })) sizes.set(message.uid, message.size ?? 0);
+      return sizes;
+    });
+  }
+
   /**
    * Fetch the raw bytes of `uids` in ascending order, handing each to
-   * `onMessage` as a stream. Messages up to 4 MB come in pipelined FETCHes of at most 8 MB each;
-   * larger ones are streamed in 1 MB partial fetches after it, so memory stays
-   * flat whatever the message size. `meta` has size, internal date and flags;
-   * its `messageId` and `date` are `null` (read them from the message itself).
+   * `onMessage` as a stream. Messages up to 4 MB come in pipelined FETCHes of at most 8 MB each,
+   * their flags and internal date in the same command; larger ones are streamed in 1 MB partial
+   * fetches after it, so memory stays flat whatever the message size. `meta` has size, internal
+   * date and flags; its `messageId` and `date` are `null` (read them from the message itself).
+   * Pass `sizes` from {@link fetchSizes} to save the round trip that would ask for them here.
    */
-  async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>): Promise<void> {
+  async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>, sizes?: ReadonlyMap<number, number>): Promise<void> {
     if (uids.length === 0) return;
-    // Message-ID and Date come from the message's own header (see header-sniffer): no ENVELOPE needed.
-    const metas = await this.fetchMeta(uids, { envelope: false });
-    const large = metas.filter((m) => m.size > INLINE_FETCH_LIMIT);
-    const byUid = new Map(metas.map((m) => [m.uid, m]));
+    const known = sizes !== undefined && uids.every((uid) => sizes.has(uid)) ? sizes : await this.fetchSizes(uids);
+    const present = uids.filter((uid) => known.has(uid)).map((uid) => ({ uid, size: known.get(uid) as number }));
     // imapflow reads a FETCH's replies as fast as the server sends them, whatever the
     // consumer does, so one command per ≤ 8 MB of messages bounds what waits in memory
     // while the callback writes to disk (a batch of 100 × 4 MB would otherwise be 400 MB).
-    for (const group of sizeGroups(metas.filter((m) => m.size <= INLINE_FETCH_LIMIT), INLINE_FETCH_BYTES)) {
+    for (const group of sizeGroups(present.filter((m) => m.size <= INLINE_FETCH_LIMIT), INLINE_FETCH_BYTES)) {
       // The callback only writes to disk: no IMAP command is issued inside this loop.
       await this.runStreaming("UID FETCH BODY.PEEK[]", async (c, touch) => {
-        for await (const message of c.fetch(uidSet(group), { uid: true, source: true }, { uid: true })) {
+        for await (const message of c.fetch(uidSet(group), { uid: true, flags: true, internalDate: true, source: true }, { uid: true })) {
           touch();
-          const meta = byUid.get(message.uid);
-          if (!meta || !message.source) continue;
-          await onMessage(meta, message.source);
+          if (!message.source) continue;
+          // Message-ID and Date come from the message's own header (see header-sniffer): no ENVELOPE needed.
+          await onMessage({ ...this.meta(message), size: message.source.length }, message.source);
           touch();
         }
       });
     }
-    for (const meta of large) {
+    const large = present.filter((m) => m.size > INLINE_FETCH_LIMIT);
+    for (const meta of await this.fetchMeta(large.map((m) => m.uid), { envelope: false })) {
       await this.runStreaming("UID FETCH BODY.PEEK[] (partial)", async (c, touch) => {
         const download = await c.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
         if (!download.content) return;

@@ -53,13 +53,23 @@ describe("ImapSession against a real Dovecot", () => {
       await session.select("INBOX");
       const uids = await session.searchAll();
       expect(uids).toHaveLength(2);
-      const got = new Map<number, Buffer>();
-      await session.fetchRaw(uids, async (meta, body) => {
-        got.set(meta.uid, await collect(body));
-      });
-      const all = [...got.values()].map((b) => b.toString()).sort((a, b) => a.length - b.length);
-      expect(all[0]).toBe(small);
-      expect(all[1]).toBe(large);
+      await session.addFlags(uids, ["\\Flagged"]);
+      const sizes = await session.fetchSizes(uids);
+      expect([...sizes.values()].sort((a, b) => a - b)).toEqual([Buffer.byteLength(small), Buffer.byteLength(large)]);
+      // With the sizes known (one command for a whole plan) and without: the same bytes and metadata.
+      for (const known of [sizes, undefined]) {
+        const got = new Map<number, Buffer>();
+        await session.fetchRaw(uids, async (meta, body) => {
+          const bytes = await collect(body);
+          expect(meta.size).toBe(bytes.length);
+          expect(meta.flags).toContain("\\Flagged");
+          expect(meta.internalDate).toBeInstanceOf(Date);
+          got.set(meta.uid, bytes);
+        }, known);
+        const all = [...got.values()].map((b) => b.toString()).sort((a, b) => a.length - b.length);
+        expect(all[0]).toBe(small);
+        expect(all[1]).toBe(large);
+      }
     } finally {
       await session.close();
     }
