@@ -44,8 +44,9 @@ export interface MessageProcessor {
   processPending(accounts: (id: string) => Promise<Pick<AccountRecord, "id" | "sanitize" | "inlineImages">>, accountId?: string): Promise<ProcessResult>;
   /**
    * A retrieval is taking messages off a server: until the returned function
-   * is called, at most `takingConcurrency` parses run, so parsing (and its
-   * fsyncs) does not slow down what makes mail safe to delete.
+   * is called, parsing waits, so it does not slow down what makes mail safe
+   * to delete — unless `takingBacklog` messages are waiting to be parsed (a
+   * very large import), when `takingConcurrency` parses run beside the take.
    */
   taking(): () => void;
 }
@@ -69,6 +70,15 @@ interface WorkItem {
   raw: RawLocation;
 }
 
+/**
+ * Messages waiting to be parsed before parsing runs beside a take. Taking is
+ * what makes mail safe to delete and is exposed to the network; parsing is
+ * local and loses nothing by waiting. A typical poll takes a few messages and
+ * parses them right after; an import of thousands takes the first 2,000 at
+ * full speed, then parses beside the rest so mail still appears as it goes.
+ */
+const DEFAULT_TAKING_BACKLOG = 2000;
+
 /** An unreferenced spool segment older than this is left over from a crash or a failed commit. */
 const SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
 
@@ -83,20 +93,25 @@ export function createMessageProcessor(options: {
   store: Store;
   parse: ParseFunction;
   concurrency?: number;
-  /** Parses at once while any retrieval is taking (see `taking()`). Default 1. */
+  /** Parses at once while any retrieval is taking and the backlog is reached (see `taking()`). Default 1. */
   takingConcurrency?: number;
+  /** Messages waiting to be parsed before parsing runs beside a take (see `taking()`). Default 2000. */
+  takingBacklog?: number;
   /** Told after each group of parsed messages (and their `message.received` events) committed, e.g. to wake delivery. */
   onSaved?: () => void;
 }): MessageProcessor {
   const { store, parse } = options;
   const concurrency = options.concurrency ?? 4;
   const takingConcurrency = Math.max(1, options.takingConcurrency ?? 1);
+  const takingBacklog = Math.max(1, options.takingBacklog ?? DEFAULT_TAKING_BACKLOG);
 
-  // The parse gate: how many parses may run now, fewer while a retrieval is taking.
+  // The parse gate: how many parses may run now; while a retrieval is taking, none until the
+  // backlog (messages handed in and not yet parsing) is large, then a few.
   let takers = 0;
   let parsing = 0;
+  let backlog = 0;
   const gateWaiters: Array<() => void> = [];
-  const parseLimit = () => (takers > 0 ? takingConcurrency : concurrency);
+  const parseLimit = () => (takers === 0 ? concurrency : backlog >= takingBacklog ? takingConcurrency : 0);
   function openGate(): void {
     while (gateWaiters.length > 0 && parsing < parseLimit()) {
       parsing++;
@@ -231,9 +246,12 @@ export function createMessageProcessor(options: {
     for (const item of items) inFlight.add(item.id);
     const saves: Promise<void>[] = [];
     let next = 0;
+    backlog += items.length;
+    openGate();
     const worker = async () => {
       while (next < items.length) {
         const item = items[next++];
+        backlog--;
         const seq = submitted++;
         // A parse slot does not wait for the save, but parsed results waiting for one stay few.
         while ((unsaved.length >= MAX_UNSAVED || unsavedChars >= MAX_UNSAVED_CHARS) && saving !== null) await saving;
@@ -255,6 +273,7 @@ export function createMessageProcessor(options: {
       await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
       await Promise.all(saves);
     } finally {
+      backlog -= items.length - next;
       for (const item of items) inFlight.delete(item.id);
     }
     return result;

@@ -63,7 +63,10 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     expect(message.sanitizedHtml).toContain(`/api/v1/attachments/${attachment.id}/content`);
   });
 
-  it("runs one parse at a time while a retrieval is taking, and all of them again after", async () => {
+  it.each([
+    { backlog: undefined, label: "2000 (the default)", handedIn: 6, whileTaking: 0 },
+    { backlog: 4, label: "4", handedIn: 6, whileTaking: 1 },
+  ])("while a retrieval is taking, parses none until $label messages wait, then one at a time; all of them again after", async ({ backlog, handedIn, whileTaking }) => {
     const opened = await openTestStore(dialect);
     cleanup = opened.cleanup;
     const { store } = opened;
@@ -81,16 +84,16 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
         running--;
       }
     };
-    const processor = createMessageProcessor({ store, parse, concurrency: 4 });
+    const processor = createMessageProcessor({ store, parse, concurrency: 4, takingBacklog: backlog });
     const account = { id: accountId, sanitize: false, inlineImages: false };
     const doneTaking = processor.taking();
-    const first = processor.process(account, ids.slice(0, 6));
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(most).toBe(1);
+    const first = processor.process(account, ids.slice(0, handedIn));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(most).toBe(whileTaking);
     doneTaking();
-    const second = processor.process(account, ids.slice(6));
-    expect(await first).toEqual({ parsed: 6, parseErrors: 0 });
-    expect(await second).toEqual({ parsed: 6, parseErrors: 0 });
+    const second = processor.process(account, ids.slice(handedIn));
+    expect(await first).toEqual({ parsed: handedIn, parseErrors: 0 });
+    expect(await second).toEqual({ parsed: 12 - handedIn, parseErrors: 0 });
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(4);
   });
