@@ -45,8 +45,8 @@ export interface MessageProcessor {
   /**
    * A retrieval is taking messages off a server: until the returned function
    * is called, parsing waits, so it does not slow down what makes mail safe
-   * to delete — unless `takingBacklog` messages are waiting to be parsed (a
-   * very large import), when `takingConcurrency` parses run beside the take.
+   * to delete — for the first `takingGraceMs` of the take; a longer one (a
+   * large import) has `takingConcurrency` parses running beside it.
    */
   taking(): () => void;
 }
@@ -71,13 +71,13 @@ interface WorkItem {
 }
 
 /**
- * Messages waiting to be parsed before parsing runs beside a take. Taking is
- * what makes mail safe to delete and is exposed to the network; parsing is
- * local and loses nothing by waiting. A typical poll takes a few messages and
- * parses them right after; an import of thousands takes the first 2,000 at
- * full speed, then parses beside the rest so mail still appears as it goes.
+ * How long parsing waits for a take. Taking is what makes mail safe to
+ * delete and is exposed to the network; parsing is local and loses nothing by
+ * waiting. A poll takes a few messages in well under this and parses them
+ * right after; a large import parses beside the take after it, so mail still
+ * appears as it goes.
  */
-const DEFAULT_TAKING_BACKLOG = 2000;
+const DEFAULT_TAKING_GRACE_MS = 10_000;
 
 /** An unreferenced spool segment older than this is left over from a crash or a failed commit. */
 const SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
@@ -93,25 +93,26 @@ export function createMessageProcessor(options: {
   store: Store;
   parse: ParseFunction;
   concurrency?: number;
-  /** Parses at once while any retrieval is taking and the backlog is reached (see `taking()`). Default 1. */
+  /** Parses at once while a retrieval has been taking for longer than `takingGraceMs` (see `taking()`). Default 1. */
   takingConcurrency?: number;
-  /** Messages waiting to be parsed before parsing runs beside a take (see `taking()`). Default 2000. */
-  takingBacklog?: number;
+  /** How long parsing waits for a take before it runs beside it (see `taking()`). Default 10 s. */
+  takingGraceMs?: number;
   /** Told after each group of parsed messages (and their `message.received` events) committed, e.g. to wake delivery. */
   onSaved?: () => void;
 }): MessageProcessor {
   const { store, parse } = options;
   const concurrency = options.concurrency ?? 4;
   const takingConcurrency = Math.max(1, options.takingConcurrency ?? 1);
-  const takingBacklog = Math.max(1, options.takingBacklog ?? DEFAULT_TAKING_BACKLOG);
+  const takingGraceMs = Math.max(0, options.takingGraceMs ?? DEFAULT_TAKING_GRACE_MS);
 
-  // The parse gate: how many parses may run now; while a retrieval is taking, none until the
-  // backlog (messages handed in and not yet parsing) is large, then a few.
+  // The parse gate: how many parses may run now; while retrievals are taking, none for the
+  // first takingGraceMs, then a few.
   let takers = 0;
+  let takingSince = 0;
+  let graceTimer: NodeJS.Timeout | undefined;
   let parsing = 0;
-  let backlog = 0;
   const gateWaiters: Array<() => void> = [];
-  const parseLimit = () => (takers === 0 ? concurrency : backlog >= takingBacklog ? takingConcurrency : 0);
+  const parseLimit = () => (takers === 0 ? concurrency : Date.now() - takingSince >= takingGraceMs ? takingConcurrency : 0);
   function openGate(): void {
     while (gateWaiters.length > 0 && parsing < parseLimit()) {
       parsing++;
@@ -246,12 +247,9 @@ export function createMessageProcessor(options: {
     for (const item of items) inFlight.add(item.id);
     const saves: Promise<void>[] = [];
     let next = 0;
-    backlog += items.length;
-    openGate();
     const worker = async () => {
       while (next < items.length) {
         const item = items[next++];
-        backlog--;
         const seq = submitted++;
         // A parse slot does not wait for the save, but parsed results waiting for one stay few.
         while ((unsaved.length >= MAX_UNSAVED || unsavedChars >= MAX_UNSAVED_CHARS) && saving !== null) await saving;
@@ -273,7 +271,6 @@ export function createMessageProcessor(options: {
       await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
       await Promise.all(saves);
     } finally {
-      backlog -= items.length - next;
       for (const item of items) inFlight.delete(item.id);
     }
     return result;
@@ -281,12 +278,16 @@ export function createMessageProcessor(options: {
 
   return {
     taking() {
-      takers++;
+      if (takers++ === 0) {
+        takingSince = Date.now();
+        graceTimer = setTimeout(openGate, takingGraceMs);
+        graceTimer.unref();
+      }
       let done = false;
       return () => {
         if (done) return;
         done = true;
-        takers--;
+        if (--takers === 0) clearTimeout(graceTimer);
         openGate();
       };
     },

@@ -64,9 +64,9 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
   });
 
   it.each([
-    { backlog: undefined, label: "2000 (the default)", handedIn: 6, whileTaking: 0 },
-    { backlog: 4, label: "4", handedIn: 6, whileTaking: 1 },
-  ])("while a retrieval is taking, parses none until $label messages wait, then one at a time; all of them again after", async ({ backlog, handedIn, whileTaking }) => {
+    { graceMs: undefined, label: "10 s (the default)", whileTaking: 0 },
+    { graceMs: 30, label: "30 ms", whileTaking: 1 },
+  ])("while a retrieval is taking, parses none for $label, then one at a time; all of them again after", async ({ graceMs, whileTaking }) => {
     const opened = await openTestStore(dialect);
     cleanup = opened.cleanup;
     const { store } = opened;
@@ -84,16 +84,16 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
         running--;
       }
     };
-    const processor = createMessageProcessor({ store, parse, concurrency: 4, takingBacklog: backlog });
+    const processor = createMessageProcessor({ store, parse, concurrency: 4, takingGraceMs: graceMs });
     const account = { id: accountId, sanitize: false, inlineImages: false };
     const doneTaking = processor.taking();
-    const first = processor.process(account, ids.slice(0, handedIn));
+    const first = processor.process(account, ids.slice(0, 6));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(most).toBe(whileTaking);
     doneTaking();
-    const second = processor.process(account, ids.slice(handedIn));
-    expect(await first).toEqual({ parsed: handedIn, parseErrors: 0 });
-    expect(await second).toEqual({ parsed: 12 - handedIn, parseErrors: 0 });
+    const second = processor.process(account, ids.slice(6));
+    expect(await first).toEqual({ parsed: 6, parseErrors: 0 });
+    expect(await second).toEqual({ parsed: 6, parseErrors: 0 });
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(4);
   });
