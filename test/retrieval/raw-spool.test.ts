@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { loadReceivedMessage } from "../../src/delivery/received-message.js";
 import { parseRaw } from "../../src/mime/parse-raw.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
 import { createRawTaker, runBatches, type Batch } from "../../src/retrieval/raw-taker.js";
@@ -81,6 +82,8 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
       expect(await text(store.openRaw(location))).toBe(raws[i]);
     }
     expect((await store.messages.get(ids[1])).subject).toBe("Message 2");
+    // What an in-process handler gets reads the same range.
+    expect(await text((await loadReceivedMessage(store, "event-1", ids[2])).openRaw())).toBe(raws[2]);
   });
 
   it("deletes the segment of a batch whose messages were all stored already, and keeps one that parsed messages point into", async () => {
