@@ -30,6 +30,28 @@ describe.each(DIALECTS)("database on %s", (dialect) => {
     }
   });
 
+  it("answers a repeated query correctly after hundreds of others, and after the schema changed", async () => {
+    target = await createTestDatabase(dialect);
+    const database = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    try {
+      const count = async () => Number((await sql<{ n: number | string }>`select count(*) as n from outbox`.execute(database.db)).rows[0].n);
+      for (let i = 0; i < 300; i++) {
+        // 300 distinct statements (more than the SQLite connection keeps prepared), one repeated throughout.
+        await sql`select ${sql.raw(String(i))} as k`.execute(database.db);
+        if (i % 50 === 0) await database.db.insertInto("outbox").values({ id: `o${i}`, account_id: null, type: "t", payload_json: "{}", created_at: "2025-01-01T00:00:00.000Z" }).execute();
+        expect(await count()).toBe(Math.floor(i / 50) + 1);
+      }
+      const first = async () => (await sql<{ id: string }>`select * from outbox where id = ${"o0"}`.execute(database.db)).rows[0];
+      expect(await first()).not.toHaveProperty("extra_test_column");
+      await sql`alter table outbox add column extra_test_column text`.execute(database.db);
+      expect(await count()).toBe(6);
+      // The same statement text again: it sees the new column.
+      expect(await first()).toHaveProperty("extra_test_column", null);
+    } finally {
+      await database.close();
+    }
+  });
+
   it("reopens an existing database without re-running migrations and keeps its data", async () => {
     target = await createTestDatabase(dialect);
     const first = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
