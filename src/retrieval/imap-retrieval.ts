@@ -35,8 +35,8 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
     let plan = uids.filter((uid) => !stored.has(uid));
     if (account.strategy === "latest") plan.reverse();
     if (!account.all) plan = plan.slice(0, account.limit);
-    // Every planned message's size in one command, rather than one round trip per batch.
-    const sizes = await session.fetchSizes(plan);
+    // What plans each batch's FETCH commands, for the whole plan at once rather than per batch.
+    const sizes = await session.sizeBounds(plan);
     run.progress({ phase: "taking", total: plan.length });
 
     const batch = (uids: number[]): Batch => {

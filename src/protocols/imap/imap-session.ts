@@ -42,6 +42,8 @@ const INLINE_FETCH_LIMIT = 4 * 1024 * 1024;
 const DOWNLOAD_CHUNK = 1024 * 1024;
 /** Bytes of inline-fetched messages asked for by one UID FETCH (see fetchRaw). */
 const INLINE_FETCH_BYTES = 8 * 1024 * 1024;
+/** Messages at or below this size are planned as this size, without asking theirs (see sizeBounds). */
+const SMALL_MESSAGE_BOUND = 256 * 1024;
 
 /** UIDs in order, cut into runs whose sizes add up to at most `limit` (each run holds at least one). */
 export function sizeGroups(metas: ReadonlyArray<{ uid: number; size: number }>, limit: number): number[][] {
@@ -260,7 +262,7 @@ export class ImapSession {
     };
   }
 
-  /** RFC822.SIZE of each of `uids`, in one command (plan a retrieval's batches with it; see {@link fetchRaw}). */
+  /** RFC822.SIZE of each of `uids`, in one command. */
   async fetchSizes(uids: readonly number[]): Promise<Map<number, number>> {
     if (uids.length === 0) return new Map();
     return this.run("UID FETCH RFC822.SIZE", async (c) => {
@@ -271,17 +273,36 @@ export class ImapSession {
   }
 
   /**
+   * An upper bound of each message's size, enough to plan FETCH commands (see
+   * {@link fetchRaw}): the exact size of messages over 256 KB, and 256 KB for
+   * the rest. The server picks the large ones with one `UID SEARCH LARGER`, so
+   * only they cost a FETCH line each (parsing one costs ~0.1 ms here; the server
+   * answers 2,000 in 9 ms).
+   */
+  async sizeBounds(uids: readonly number[]): Promise<Map<number, number>> {
+    const bounds = new Map<number, number>();
+    if (uids.length === 0) return bounds;
+    const large = await this.run("UID SEARCH LARGER", (c) => c.search({ uid: uidSet(uids), larger: SMALL_MESSAGE_BOUND }, { uid: true }));
+    for (const uid of uids) bounds.set(uid, SMALL_MESSAGE_BOUND);
+    if (Array.isArray(large) && large.length > 0) {
+      for (const [uid, size] of await this.fetchSizes(large)) bounds.set(uid, size);
+    }
+    return bounds;
+  }
+
+  /**
    * Fetch the raw bytes of `uids` in ascending order, handing each to
    * `onMessage` as a stream. Messages up to 4 MB come in pipelined FETCHes of at most 8 MB each,
    * their flags and internal date in the same command; larger ones are streamed in 1 MB partial
    * fetches after it, so memory stays flat whatever the message size. `meta` has size, internal
    * date and flags; its `messageId` and `date` are `null` (read them from the message itself).
-   * Pass `sizes` from {@link fetchSizes} to save the round trip that would ask for them here.
+   * Pass `sizes` (exact, or bounds from {@link sizeBounds} for a whole plan) to save the round
+   * trips that would ask for them here.
    */
   async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>, sizes?: ReadonlyMap<number, number>): Promise<void> {
     if (uids.length === 0) return;
-    const known = sizes !== undefined && uids.every((uid) => sizes.has(uid)) ? sizes : await this.fetchSizes(uids);
-    const present = uids.filter((uid) => known.has(uid)).map((uid) => ({ uid, size: known.get(uid) as number }));
+    const known = sizes !== undefined && uids.every((uid) => sizes.has(uid)) ? sizes : await this.sizeBounds(uids);
+    const present = uids.map((uid) => ({ uid, size: known.get(uid) as number }));
     // imapflow reads a FETCH's replies as fast as the server sends them, whatever the
     // consumer does, so one command per ≤ 8 MB of messages bounds what waits in memory
     // while the callback writes to disk (a batch of 100 × 4 MB would otherwise be 400 MB).

@@ -56,8 +56,11 @@ describe("ImapSession against a real Dovecot", () => {
       await session.addFlags(uids, ["\\Flagged"]);
       const sizes = await session.fetchSizes(uids);
       expect([...sizes.values()].sort((a, b) => a - b)).toEqual([Buffer.byteLength(small), Buffer.byteLength(large)]);
-      // With the sizes known (one command for a whole plan) and without: the same bytes and metadata.
-      for (const known of [sizes, undefined]) {
+      // Bounds: the large message's exact size, 256 KB for the small one (only the server looked at it).
+      const bounds = await session.sizeBounds(uids);
+      expect([...bounds.values()].sort((a, b) => a - b)).toEqual([256 * 1024, Buffer.byteLength(large)]);
+      // With exact sizes, with bounds for a whole plan, and with neither: the same bytes and metadata.
+      for (const known of [sizes, bounds, undefined]) {
         const got = new Map<number, Buffer>();
         await session.fetchRaw(uids, async (meta, body) => {
           const bytes = await collect(body);
