@@ -222,9 +222,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
       return { ...message, attachments: await store.messages.attachments(id) };
     },
     async rawMessage(id) {
-      const message = await store.messages.get(id);
-      const location = (await store.messages.rawLocations([id])).get(id);
-      return store.openRaw(location ?? { rawSha256: message.rawSha256, size: message.size, spool: null });
+      return store.openRaw(await store.messages.rawLocation(id));
     },
     async attachmentContent(id) {
       const attachment = await store.messages.getAttachment(id);

@@ -29,7 +29,7 @@ export async function loadReceivedMessage(store: Store, eventId: string, message
   const message = await store.messages.get(messageId);
   const attachments = await store.messages.attachments(messageId);
   const accountName = await store.accounts.get(message.accountId).then((a) => a.name, () => null);
-  const location = (await store.messages.rawLocations([messageId])).get(messageId) ?? { rawSha256: message.rawSha256, size: message.size, spool: null };
+  const location = await store.messages.rawLocation(messageId);
   return {
     ...message,
     eventId,

@@ -29,17 +29,18 @@ export async function parseRaw(source: RawSource, options: ParseOptions): Promis
   const expected = source.sha256;
   if (expected === undefined) return parseReopenable(reopen, options);
 
-  let digest: Promise<string> | null = null;
+  // parseReopenable always opens the first read before it can resolve.
+  const firstRead: { digest?: Promise<string> } = {};
   const open = async (first: boolean): Promise<Readable> => {
     const input = await reopen();
     if (!first) return input;
     const hashed = hashing(input);
-    digest = hashed.digest;
+    firstRead.digest = hashed.digest;
     return hashed.stream;
   };
   // Shared: a parse that stops early drains the first read rather than closing it, so the hash still covers every byte.
   const parsed = await parseReopenable(open, options, true);
-  const actual = await (digest as Promise<string> | null);
+  const actual = await firstRead.digest;
   if (actual !== expected) {
     throw new InboundError("STORE_FAILED", {
       message: `The stored bytes in ${source.path} hash to ${actual}, not the recorded ${expected}: the raw file is damaged; restore it from a backup.`,

@@ -108,11 +108,11 @@ export function createMessageProcessor(options: {
   // The parse gate: how many parses may run now; while retrievals are taking, none for the
   // first takingGraceMs, then a few.
   let takers = 0;
-  let takingSince = 0;
+  let graceOver = false;
   let graceTimer: NodeJS.Timeout | undefined;
   let parsing = 0;
   const gateWaiters: Array<() => void> = [];
-  const parseLimit = () => (takers === 0 ? concurrency : Date.now() - takingSince >= takingGraceMs ? takingConcurrency : 0);
+  const parseLimit = () => (takers === 0 ? concurrency : graceOver ? takingConcurrency : 0);
   function openGate(): void {
     while (gateWaiters.length > 0 && parsing < parseLimit()) {
       parsing++;
@@ -210,8 +210,9 @@ export function createMessageProcessor(options: {
   }
 
   function sourceOf(raw: RawLocation): RawSource {
-    if (raw.spool === null) return { path: store.blobs.path(raw.rawSha256), sha256: raw.rawSha256 };
-    return { path: store.spool.path(raw.spool.segment), range: { start: raw.spool.offset, size: raw.size }, sha256: raw.rawSha256 };
+    const sha256 = raw.rawSha256;
+    if (raw.spool === null) return { path: store.blobs.path(sha256), sha256 };
+    return { path: store.spool.path(raw.spool.segment), range: { start: raw.spool.offset, size: raw.size }, sha256 };
   }
 
   /** Parse one message and queue its save; resolves when parsed, with the save still to come. */
@@ -279,8 +280,11 @@ export function createMessageProcessor(options: {
   return {
     taking() {
       if (takers++ === 0) {
-        takingSince = Date.now();
-        graceTimer = setTimeout(openGate, takingGraceMs);
+        graceOver = false;
+        graceTimer = setTimeout(() => {
+          graceOver = true;
+          openGate();
+        }, takingGraceMs);
         graceTimer.unref();
       }
       let done = false;

@@ -178,6 +178,8 @@ export interface MessageRepository {
   insertTaken(trx: Executor, rows: readonly TakenMessage[]): Promise<InsertTakenResult>;
   /** Where the raw bytes of each of `ids` that exists are (one query per 200 ids rather than a `get` each). */
   rawLocations(ids: readonly string[], executor?: Executor): Promise<Map<string, RawLocation>>;
+  /** Where one message's raw bytes are. Throws MESSAGE_NOT_FOUND. */
+  rawLocation(id: string, executor?: Executor): Promise<RawLocation>;
   /** Whether any message still has its raw bytes in `segment`. */
   spoolSegmentInUse(segment: string, executor?: Executor): Promise<boolean>;
   /**
@@ -478,6 +480,12 @@ export function createMessageRepository(db: Executor): MessageRepository {
         for (const row of rows) out.set(row.id, toRawLocation(row));
       }
       return out;
+    },
+
+    async rawLocation(id, ex = db) {
+      const row = await ex.selectFrom("messages").select(RAW_LOCATION_COLUMNS).where("id", "=", id).executeTakeFirst();
+      if (row === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
+      return toRawLocation(row);
     },
 
     async spoolSegmentInUse(segment, ex = db) {

@@ -161,6 +161,7 @@ describe.each(DIALECTS)("message repository on %s", (dialect) => {
 
   it("throws MESSAGE_NOT_FOUND and ATTACHMENT_NOT_FOUND for unknown ids", async () => {
     expect(isInboundError(await store.messages.get("nope").catch((e: unknown) => e), "MESSAGE_NOT_FOUND")).toBe(true);
+    expect(isInboundError(await store.messages.rawLocation("nope").catch((e: unknown) => e), "MESSAGE_NOT_FOUND")).toBe(true);
     expect(isInboundError(await store.messages.getAttachment("nope").catch((e: unknown) => e), "ATTACHMENT_NOT_FOUND")).toBe(true);
     const saved = await store.messages.saveParsed(store.database.db, "nope", {
       subject: null, from: [], to: [], cc: [], bcc: [], replyTo: [], headers: [], textBody: null, htmlBody: null, sanitizedHtml: null,
