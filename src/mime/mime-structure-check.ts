@@ -194,7 +194,7 @@ export function createMimeStructureCheck(): MimeStructureCheck {
  * times as fast on a large base64 body and without a copy: aligned 32-bit
  * words, two pair lookups each (BAD_PAIR does not care about byte order).
  */
-function hasNonBase64(data: Buffer, start: number, end: number): boolean {
+export function hasNonBase64(data: Buffer, start: number, end: number): boolean {
   let i = start;
   if (end - start >= WORD_SCAN_MIN) {
     for (; (data.byteOffset + i) & 3; i++) if (BAD_BYTE[data[i]] !== 0) return true;

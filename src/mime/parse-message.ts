@@ -1,14 +1,14 @@
 import type { Address, HeaderLine } from "../store/message-repository.js";
-import { open } from "node:fs/promises";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
-import type { AddressObject, AttachmentStream, EmailAddress, MessageText } from "mailparser";
-import { newId } from "../core/ids.js";
+import type { AttachmentStream, MessageText } from "mailparser";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { createBlobStore } from "../store/blob-store.js";
 import { createAttachmentBypass } from "./attachment-bypass.js";
+import { BUFFERED_PARSE_MAX_BYTES, parseBuffered } from "./buffered-parser.js";
+import { finishParse, toAttachment } from "./finish-parse.js";
 import { LeanMailParser } from "./lean-mail-parser.js";
 import { createMimeStructureCheck } from "./mime-structure-check.js";
-import { sanitizeHtml } from "./sanitize-html.js";
 
 /** An inline image as {@link ParseOptions.inlineImageUrl} sees it. */
 export interface InlineImageRef {
@@ -105,7 +105,18 @@ const FIELD_NAME = /^[!-9;-~]+$/;
  */
 export async function parseMessage(source: string | Readable, options: ParseOptions): Promise<ParsedMessage> {
   if (typeof source !== "string") return (await parseStream(source, options, { bypass: false, shared: true })) as ParsedMessage;
+  const size = await fileSize(source);
+  if (size <= BUFFERED_PARSE_MAX_BYTES) return parseBytes(await readMessageFile(source, { start: 0, size }), options);
   return parseReopenable(() => openMessageFile(source), options);
+}
+
+/**
+ * {@link parseMessage} for a message held in memory (at most
+ * {@link BUFFERED_PARSE_MAX_BYTES}): read whole by {@link parseBuffered}, or,
+ * when it declines, by mailparser from the same bytes.
+ */
+export async function parseBytes(raw: Buffer, options: ParseOptions): Promise<ParsedMessage> {
+  return (await parseBuffered(raw, options)) ?? parseReopenable(async () => Readable.from([raw]), options);
 }
 
 /**
@@ -229,41 +240,35 @@ async function parseStream(input: Readable, options: ParseOptions, how: { bypass
   }
 
   attachments.sort((a, b) => a.position - b.position);
-  const text = limit((body as MessageText | null)?.text, options.maxTextBytes ?? DEFAULT_MAX_BODY);
-  let html = limit((body as MessageText | null)?.html, options.maxHtmlBytes ?? DEFAULT_MAX_BODY);
-  let sanitizedHtml = options.sanitize && html !== null ? sanitizeHtml(html) : null;
-  if (options.inlineImages) {
-    const url = options.inlineImageUrl ?? ((att) => `/api/v1/attachments/${att.id}/content`);
-    if (sanitizedHtml !== null) sanitizedHtml = rewriteCidLinks(sanitizedHtml, attachments, url);
-    else if (html !== null) html = rewriteCidLinks(html, attachments, url);
-  }
-
+  const text = (body as MessageText | null)?.text;
+  const html = (body as MessageText | null)?.html;
   const headerLines = parser.headerLines || [];
   const report = check.report();
   if (parseError === null && !headerLines.some((h) => FIELD_NAME.test(h.key))) {
     parseError = NO_HEADERS_ERROR;
-  } else if (parseError === null && report.hasBody && text === null && html === null && attachments.length === 0) {
+  } else if (parseError === null && report.hasBody && text === undefined && html === undefined && attachments.length === 0) {
     parseError = NO_PARTS_ERROR;
   } else if (parseError === null && report.badBase64) {
     parseError = BAD_BASE64_ERROR;
   }
 
-  return {
-    messageId: parser.messageId ?? null,
-    subject: parser.subject ?? null,
-    from: addresses(parser.from),
-    to: addresses(parser.to),
-    cc: addresses(parser.cc),
-    bcc: addresses(parser.bcc),
-    replyTo: addresses(parser.replyTo),
-    date: sentDate(headerLines),
-    headers: headerLines.map(({ key, line }) => ({ key, line })),
-    text,
-    html,
-    sanitizedHtml,
-    attachments,
-    parseError,
-  };
+  return finishParse(
+    {
+      headerLines,
+      messageId: parser.messageId,
+      subject: parser.subject,
+      from: parser.from,
+      to: parser.to,
+      cc: parser.cc,
+      bcc: parser.bcc,
+      replyTo: parser.replyTo,
+      text,
+      html,
+      attachments,
+      parseError,
+    },
+    options,
+  );
 }
 
 /**
@@ -281,89 +286,64 @@ export async function openMessageFile(path: string, range?: { start: number; siz
     }
     return handle.createReadStream({ start: range.start, end: range.start + range.size - 1, highWaterMark: 64 * 1024 });
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-    throw new InboundError("STORE_FAILED", {
-      message: missing ? `Message file ${path} does not exist` : `Could not open message file ${path}: ${(error as Error).message}`,
-      cause: error,
-      retryable: !missing,
-    });
+    throw openFailed(path, error);
   }
+}
+
+/**
+ * Read `range` of a stored message file into memory (what {@link parseBytes}
+ * takes). Errors as {@link openMessageFile}; a file that ends before the
+ * range does is STORE_FAILED, not retryable.
+ */
+export async function readMessageFile(path: string, range: { start: number; size: number }): Promise<Buffer> {
+  const raw = Buffer.allocUnsafe(range.size);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    throw openFailed(path, error);
+  }
+  try {
+    let filled = 0;
+    while (filled < range.size) {
+      const { bytesRead } = await handle.read(raw, filled, range.size - filled, range.start + filled);
+      if (bytesRead === 0) {
+        throw new InboundError("STORE_FAILED", {
+          message: `Message file ${path} ends ${range.size - filled} bytes before the stored message does: the raw file is damaged; restore it from a backup.`,
+          retryable: false,
+        });
+      }
+      filled += bytesRead;
+    }
+    return raw;
+  } catch (error) {
+    if (isInboundError(error)) throw error;
+    throw openFailed(path, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    throw openFailed(path, error);
+  }
+}
+
+/** A missing file is STORE_FAILED, not retryable; any other failure to read it is retryable. */
+function openFailed(path: string, error: unknown): InboundError {
+  const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+  return new InboundError("STORE_FAILED", {
+    message: missing ? `Message file ${path} does not exist` : `Could not read message file ${path}: ${(error as Error).message}`,
+    cause: error,
+    retryable: !missing,
+  });
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-function toAttachment(att: AttachmentStream, position: number, sha256: string, size: number): ParsedAttachment {
-  const disposition = att.contentDisposition?.toLowerCase();
-  const inline = disposition === "inline" || (disposition === undefined && att.related === true);
-  return {
-    id: newId(),
-    position,
-    filename: att.filename ?? null,
-    contentType: att.contentType,
-    size,
-    contentId: att.cid || null,
-    disposition: inline ? "inline" : "attachment",
-    sha256,
-  };
-}
-
-function addresses(header: AddressObject | AddressObject[] | undefined): ParsedAddress[] {
-  const out: ParsedAddress[] = [];
-  const visit = (entry: EmailAddress): void => {
-    if (entry.group) entry.group.forEach(visit);
-    else if (entry.address) out.push({ name: entry.name ?? "", address: entry.address });
-  };
-  for (const object of header === undefined ? [] : Array.isArray(header) ? header : [header]) {
-    object.value.forEach(visit);
-  }
-  return out;
-}
-
-/** mailparser turns an unreadable Date into "now"; we want to know it was unreadable. */
-function sentDate(lines: ReadonlyArray<{ key: string; line: string }>): Date | null {
-  const line = lines.find((l) => l.key === "date");
-  if (!line) return null;
-  const value = line.line.slice(line.line.indexOf(":") + 1).replace(/\r?\n[ \t]+/g, " ").trim();
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date;
-}
-
-function limit(value: string | undefined, maxBytes: number): string | null {
-  if (value === undefined) return null;
-  if (value.length * 3 <= maxBytes) return value;
-  const bytes = Buffer.from(value, "utf8");
-  if (bytes.length <= maxBytes) return value;
-  // Cutting inside a multi-byte character leaves a U+FFFD; drop it.
-  return bytes.subarray(0, maxBytes).toString("utf8").replace(/\uFFFD$/, "");
-}
-
-const CID_REF = /(\bsrc\s*=\s*["']?|\bbackground\s*=\s*["']?|url\(\s*(?:&quot;|["'])?)cid:([^"'\s)>&]+)/gi;
-
-function rewriteCidLinks(html: string, attachments: ParsedAttachment[], url: (att: InlineImageRef) => string): string {
-  const byCid = new Map<string, ParsedAttachment>();
-  for (const att of attachments) {
-    if (att.contentId !== null && !byCid.has(att.contentId)) byCid.set(att.contentId, att);
-  }
-  if (byCid.size === 0) return html;
-  return html.replace(CID_REF, (whole, prefix: string, cid: string) => {
-    const att = byCid.get(cid) ?? byCid.get(safeDecode(cid));
-    if (!att || att.contentId === null) return whole;
-    return prefix + escapeAttribute(url({ id: att.id, contentId: att.contentId, sha256: att.sha256 }));
-  });
-}
-
-function safeDecode(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
-}
-
-function escapeAttribute(value: string): string {
-  return value.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/'/g, "&#39;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }

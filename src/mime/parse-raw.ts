@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { Transform, type Readable } from "node:stream";
 import { InboundError } from "../core/inbound-error.js";
-import { openMessageFile, parseReopenable, type ParseOptions, type ParsedMessage } from "./parse-message.js";
+import { BUFFERED_PARSE_MAX_BYTES } from "./buffered-parser.js";
+import { openMessageFile, parseBytes, parseReopenable, readMessageFile, type ParseOptions, type ParsedMessage } from "./parse-message.js";
 
 /** Where a stored raw message is, as the parser gets it (plain data: it crosses to worker threads). */
 export interface RawSource {
@@ -25,6 +26,14 @@ export interface RawSource {
  * ```
  */
 export async function parseRaw(source: RawSource, options: ParseOptions): Promise<ParsedMessage> {
+  if (source.range !== undefined && source.range.size <= BUFFERED_PARSE_MAX_BYTES) {
+    const raw = await readMessageFile(source.path, source.range);
+    if (source.sha256 !== undefined) {
+      const actual = createHash("sha256").update(raw).digest("hex");
+      if (actual !== source.sha256) throw damaged(source.path, actual, source.sha256);
+    }
+    return parseBytes(raw, options);
+  }
   const reopen = () => openMessageFile(source.path, source.range);
   const expected = source.sha256;
   if (expected === undefined) return parseReopenable(reopen, options);
@@ -41,13 +50,15 @@ export async function parseRaw(source: RawSource, options: ParseOptions): Promis
   // Shared: a parse that stops early drains the first read rather than closing it, so the hash still covers every byte.
   const parsed = await parseReopenable(open, options, true);
   const actual = await firstRead.digest;
-  if (actual !== expected) {
-    throw new InboundError("STORE_FAILED", {
-      message: `The stored bytes in ${source.path} hash to ${actual}, not the recorded ${expected}: the raw file is damaged; restore it from a backup.`,
-      retryable: false,
-    });
-  }
+  if (actual !== expected) throw damaged(source.path, actual as string, expected);
   return parsed;
+}
+
+function damaged(path: string, actual: string, expected: string): InboundError {
+  return new InboundError("STORE_FAILED", {
+    message: `The stored bytes in ${path} hash to ${actual}, not the recorded ${expected}: the raw file is damaged; restore it from a backup.`,
+    retryable: false,
+  });
 }
 
 /** `input` passed through unchanged, with the SHA-256 of everything that went through once it ended. */
