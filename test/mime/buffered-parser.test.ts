@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import iconv from "iconv-lite";
@@ -10,6 +10,13 @@ import { parseBytes, parseMessage, readMessageFile, type ParsedMessage } from ".
 import { PIXEL_PNG, base64Lines, crlf, encodedWord, tempDir, writeMessage } from "./message-fixtures.js";
 
 const PDF = randomBytes(3000);
+const BIG = randomBytes(200_000);
+/** BIG's base64 lines with a stray CR in place of one character of line 1500 (past the first decoded slice). */
+const strayCr = (): string[] => {
+  const lines = base64Lines(BIG);
+  lines[1500] = lines[1500].slice(0, 30) + "\r" + lines[1500].slice(31);
+  return lines;
+};
 
 /** What a parse gives, without the random attachment ids. */
 function comparable(parsed: ParsedMessage): unknown {
@@ -66,6 +73,9 @@ const READ_HERE: Record<string, Buffer> = {
     ["Content-Type: text/plain", "", ""],
     ["Content-Type: text/html", 'Content-Disposition: attachment; filename="page.html"', "", "<p>attached page</p>"],
   ),
+  "a large base64 attachment, regular lines (decoded in slices)": mixed(["Content-Type: application/zip", "Content-Transfer-Encoding: base64", "", ...base64Lines(BIG)]),
+  "a large base64 attachment with one short line": mixed(["Content-Type: application/zip", "Content-Transfer-Encoding: base64", "", ...base64Lines(BIG).flatMap((line, i) => (i === 700 ? [line.slice(0, 40), line.slice(40)] : [line]))]),
+  "a large base64 attachment with a stray CR inside a line": mixed(["Content-Type: application/zip", "Content-Transfer-Encoding: base64", "", ...strayCr()]),
   "iso-2022-jp body, koi8-r 8bit body": mixed(
     ["Content-Type: text/plain; charset=iso-2022-jp", "Content-Transfer-Encoding: 7bit", "", Buffer.from("\x1b$B$3$s$K$A$O\x1b(B", "latin1") /* こんにちは */],
     ["Content-Type: text/plain; charset=koi8-r", "Content-Transfer-Encoding: 8bit", "", iconv.encode("привет", "koi8-r")],
@@ -130,6 +140,8 @@ describe("parseBuffered", () => {
     const alt = (await parseBuffered(READ_HERE["alternative with quoted-printable and base64"], opts())) as ParsedMessage;
     expect(alt.text).toBe("Grüße aus München, softbreak and trailing space\n= sign");
     expect(alt.html).toBe("<p>“quoted” – €5</p>");
+    const big = (await parseBuffered(READ_HERE["a large base64 attachment, regular lines (decoded in slices)"], opts())) as ParsedMessage;
+    expect(big.attachments[0].sha256).toBe(createHash("sha256").update(BIG).digest("hex"));
     const japanese = (await parseBuffered(READ_HERE["iso-2022-jp body, koi8-r 8bit body"], opts())) as ParsedMessage;
     expect(japanese.text).toBe("こんにちは\nпривет");
   });
