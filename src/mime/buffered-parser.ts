@@ -23,7 +23,7 @@ import { decode as decodeCharset } from "libmime/lib/charset.js";
 import { decode as decodeQuotedPrintable } from "libqp";
 import type { AddressObject } from "mailparser";
 import { createBlobStore, type BlobStore } from "../store/blob-store.js";
-import { finishParse, toAttachment, type AttachmentFacts } from "./finish-parse.js";
+import { DEFAULT_MAX_BODY, finishParse, hasHeaderFields, toAttachment, type AttachmentFacts } from "./finish-parse.js";
 import { LeanMailParser } from "./lean-mail-parser.js";
 import { hasNonBase64 } from "./mime-structure-check.js";
 import type { ParseOptions, ParsedAttachment, ParsedMessage } from "./parse-message.js";
@@ -41,14 +41,12 @@ const MAX_PARTS = 500;
 const MAX_HTML_DEPTH = 1000;
 /** mailsplit's limit on the whitespace a delimiter line may end in. */
 const MAX_DELIMITER_WSP = 998;
-const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 /** Encoded bytes decoded at a time: the string for a slice stays in V8's young generation. */
 const BASE64_SLICE_BYTES = 60 * 1024;
 /** Whitespace other than line breaks that a base64 body may hold (the \s of the alphabet check). */
 const BASE64_SPACES = [0x20, 0x09, 0x0b, 0x0c, 0xa0];
 const TEXT_TYPES = new Set(["text/plain", "text/html"]);
 const UTF8_NAMES = new Set(["ascii", "usascii", "utf8"]);
-const FIELD_NAME = /^[!-9;-~]+$/;
 
 /** A MIME part as this reader sees it: mailsplit's node plus where its body is. */
 interface Part {
@@ -102,7 +100,7 @@ export async function parseBuffered(raw: Buffer, options: ParseOptions): Promise
   headerReader ??= new LeanMailParser() as unknown as HeaderReader;
   const rootNode = root.node;
   const headerLines = (rootNode.headers as InstanceType<typeof MimeNode>["headers"] & object).getList();
-  if (!headerLines.some((h) => FIELD_NAME.test(h.key))) return null;
+  if (!hasHeaderFields(headerLines)) return null;
 
   const texts: TextLeaf[] = [];
   const found: { part: Part; facts: AttachmentFacts; content: Buffer }[] = [];

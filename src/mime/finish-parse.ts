@@ -37,7 +37,14 @@ export interface AttachmentFacts {
   related?: boolean;
 }
 
-const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
+/** Longest text or HTML body kept when the options name no limit (UTF-8 bytes). */
+export const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
+const FIELD_NAME = /^[!-9;-~]+$/;
+
+/** Whether any header line has a well-formed field name: without one, the bytes are not a message. */
+export function hasHeaderFields(lines: ReadonlyArray<{ key: string }>): boolean {
+  return lines.some((h) => FIELD_NAME.test(h.key));
+}
 
 /**
  * The stored form of a parse: bodies cut at the byte limits, HTML sanitized,

@@ -6,7 +6,7 @@ import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { createBlobStore } from "../store/blob-store.js";
 import { createAttachmentBypass } from "./attachment-bypass.js";
 import { BUFFERED_PARSE_MAX_BYTES, parseBuffered } from "./buffered-parser.js";
-import { finishParse, toAttachment } from "./finish-parse.js";
+import { DEFAULT_MAX_BODY, finishParse, hasHeaderFields, toAttachment } from "./finish-parse.js";
 import { LeanMailParser } from "./lean-mail-parser.js";
 import { createMimeStructureCheck } from "./mime-structure-check.js";
 
@@ -82,14 +82,12 @@ export interface ParsedMessage {
   parseError: string | null;
 }
 
-const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 /** `parseError` when multipart bytes are there but no part could be found in them. */
 export const NO_PARTS_ERROR = "multipart body has no parts (missing or wrong boundary)";
 /** `parseError` when the bytes do not start with a header section. */
 export const NO_HEADERS_ERROR = "no header fields found (not an RFC 5322 message)";
 /** `parseError` when a base64 body holds junk; mailparser decodes around it silently. */
 export const BAD_BASE64_ERROR = "a base64 part holds characters outside the base64 alphabet";
-const FIELD_NAME = /^[!-9;-~]+$/;
 
 /**
  * Parse one raw message as a stream. Attachments go straight into the blob
@@ -244,7 +242,7 @@ async function parseStream(input: Readable, options: ParseOptions, how: { bypass
   const html = (body as MessageText | null)?.html;
   const headerLines = parser.headerLines || [];
   const report = check.report();
-  if (parseError === null && !headerLines.some((h) => FIELD_NAME.test(h.key))) {
+  if (parseError === null && !hasHeaderFields(headerLines)) {
     parseError = NO_HEADERS_ERROR;
   } else if (parseError === null && report.hasBody && text === undefined && html === undefined && attachments.length === 0) {
     parseError = NO_PARTS_ERROR;
