@@ -74,9 +74,20 @@ interface HeaderReader {
   processHeaders(lines: ReadonlyArray<{ key: string; line: string }>): Map<string, unknown>;
 }
 
-let headerReader: HeaderReader | null = null;
+let reader: HeaderReader | null = null;
 const mime = new libmime.Libmime();
 let htmlToText: ((html: string) => string) | null = null;
+
+/** One LeanMailParser per thread, used only for its header interpretation. */
+function headerReader(): HeaderReader {
+  reader ??= new LeanMailParser() as unknown as HeaderReader;
+  return reader;
+}
+
+/** A parsed node's header lines (mailsplit's `{ key, line }`, raw, folding kept). */
+function headerLinesOf(node: MimeNode): Array<{ key: string; line: string }> {
+  return (node.headers as InstanceType<typeof MimeNode>["headers"] & object).getList();
+}
 
 /**
  * Parse a whole message held in memory, as mailparser would. Attachments are
@@ -97,13 +108,11 @@ export async function parseBuffered(raw: Buffer, options: ParseOptions): Promise
     throw error;
   }
 
-  headerReader ??= new LeanMailParser() as unknown as HeaderReader;
-  const rootNode = root.node;
-  const headerLines = (rootNode.headers as InstanceType<typeof MimeNode>["headers"] & object).getList();
+  const headerLines = headerLinesOf(root.node);
   if (!hasHeaderFields(headerLines)) return null;
 
   const texts: TextLeaf[] = [];
-  const found: { part: Part; facts: AttachmentFacts; content: Buffer }[] = [];
+  const found: Array<{ facts: AttachmentFacts; content: Buffer }> = [];
   let hasText = false;
   let hasHtml = false;
   try {
@@ -120,7 +129,7 @@ export async function parseBuffered(raw: Buffer, options: ParseOptions): Promise
       const partDisposition = !disposition && !TEXT_TYPES.has(contentType) ? "attachment" : disposition || "inline";
       const content = transferDecode(node, raw, part.bodyStart, part.bodyEnd);
       if (!TEXT_TYPES.has(contentType) || partDisposition !== "inline") {
-        found.push({ part, facts: attachmentFacts(part, contentType), content });
+        found.push({ facts: attachmentFacts(part, contentType), content });
         return;
       }
       if (node.flowed) throw new NotMine("format=flowed");
@@ -155,7 +164,7 @@ export async function parseBuffered(raw: Buffer, options: ParseOptions): Promise
 
   const blobs = createBlobStore(options.blobDir);
   const attachments = await storeAttachments(blobs, found);
-  const fields = headerReader.processHeaders(headerLines);
+  const fields = headerReader().processHeaders(headerLines);
   const field = <T>(key: string): T | undefined => fields.get(key) as T | undefined;
   return finishParse(
     {
@@ -176,7 +185,7 @@ export async function parseBuffered(raw: Buffer, options: ParseOptions): Promise
   );
 }
 
-async function storeAttachments(blobs: BlobStore, found: { facts: AttachmentFacts; content: Buffer }[]): Promise<ParsedAttachment[]> {
+async function storeAttachments(blobs: BlobStore, found: Array<{ facts: AttachmentFacts; content: Buffer }>): Promise<ParsedAttachment[]> {
   const out: ParsedAttachment[] = [];
   for (const [position, { facts, content }] of found.entries()) {
     const ref = await blobs.writeBuffer(content);
@@ -226,9 +235,10 @@ function findHeaderEnd(raw: Buffer, start: number, end: number): number {
 }
 
 /**
- * The ranges of a multipart's parts, each up to the delimiter line after it. Every `--boundary` in the body up to the
- * closing delimiter has to be a whole delimiter line at a line start, the
- * first may not close, and the close has to be there.
+ * The ranges of a multipart's parts, each up to the delimiter line after it.
+ * Every `--boundary` in the body up to the closing delimiter has to be a
+ * whole delimiter line at a line start, the first may not close, and the
+ * close has to be there.
  */
 function splitParts(raw: Buffer, start: number, end: number, boundary: Buffer): Array<[number, number]> {
   const marker = Buffer.concat([Buffer.from("--"), boundary]);
@@ -238,9 +248,7 @@ function splitParts(raw: Buffer, start: number, end: number, boundary: Buffer): 
     if (at !== start && raw[at - 1] !== LF) throw new NotMine("boundary text inside a line");
     const line = delimiterLine(raw, at + marker.length, end);
     if (open !== -1) ranges.push([open, at]);
-    else if (line.closing) {
-      throw new NotMine("closing delimiter in the preamble");
-    }
+    else if (line.closing) throw new NotMine("closing delimiter in the preamble");
     if (line.closing) return ranges;
     open = line.next;
   }
@@ -362,7 +370,7 @@ function attachmentFacts(part: Part, contentType: string): AttachmentFacts {
   }
   if (node.disposition) facts.contentDisposition = node.disposition;
   if (node.filename) facts.filename = node.filename;
-  const headers = (headerReader as HeaderReader).processHeaders((node.headers as object & InstanceType<typeof MimeNode>["headers"]).getList());
+  const headers = headerReader().processHeaders(headerLinesOf(node));
   const contentId = headers.get("content-id");
   if (typeof contentId === "string") {
     facts.cid = contentId.trim().replace(/^<|>$/g, "").trim();

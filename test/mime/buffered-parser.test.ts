@@ -7,7 +7,7 @@ import { generateCorpus } from "../../bench/corpus.js";
 import { isInboundError } from "../../src/core/inbound-error.js";
 import { parseBuffered } from "../../src/mime/buffered-parser.js";
 import { parseBytes, parseMessage, readMessageFile, type ParsedMessage } from "../../src/mime/parse-message.js";
-import { PIXEL_PNG, base64Lines, crlf, encodedWord, tempDir, writeMessage } from "./message-fixtures.js";
+import { PIXEL_PNG, base64Lines, comparable, crlf, encodedWord, tempDir, withLf, writeMessage } from "./message-fixtures.js";
 
 const PDF = randomBytes(3000);
 const BIG = randomBytes(200_000);
@@ -17,15 +17,6 @@ const strayCr = (): string[] => {
   lines[1500] = lines[1500].slice(0, 30) + "\r" + lines[1500].slice(31);
   return lines;
 };
-
-/** What a parse gives, without the random attachment ids. */
-function comparable(parsed: ParsedMessage): unknown {
-  return { ...parsed, attachments: parsed.attachments.map(({ id: _id, ...rest }) => rest) };
-}
-
-function withLf(raw: Buffer): Buffer {
-  return Buffer.from(raw.toString("latin1").replace(/\r\n/g, "\n"), "latin1");
-}
 
 const mixed = (...parts: Array<Array<string | Buffer>>): Buffer =>
   crlf(

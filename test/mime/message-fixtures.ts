@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ParsedMessage } from "../../src/mime/parse-message.js";
 
 /** Join header and body lines with CRLF, the way messages travel. Strings are latin1 so each char is one byte. */
 export function crlf(...lines: Array<string | Buffer>): Buffer {
@@ -37,3 +38,13 @@ export async function writeMessage(dir: string, name: string, bytes: Buffer): Pr
 
 /** A 1×1 transparent PNG. */
 export const PIXEL_PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
+
+/** What a parse gives, without the random attachment ids: two parses of the same bytes compare equal. */
+export function comparable(parsed: ParsedMessage): unknown {
+  return { ...parsed, attachments: parsed.attachments.map(({ id: _id, ...rest }) => rest) };
+}
+
+/** The same message with LF line ends. */
+export function withLf(raw: Buffer): Buffer {
+  return Buffer.from(raw.toString("latin1").replace(/\r\n/g, "\n"), "latin1");
+}
