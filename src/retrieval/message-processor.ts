@@ -262,10 +262,14 @@ export function createMessageProcessor(options: {
           leaveGate();
         }
         const { ok, saved } = parsedOne;
-        saves.push(saved.then(() => {
+        const counted = saved.then(() => {
           result.parsed++;
           if (!ok) result.parseErrors++;
-        }));
+        });
+        // Awaited (and so reported) only once every message is parsed: a damaged raw file that
+        // fails now must not surface as an unhandled rejection, which ends the process.
+        counted.catch(() => undefined);
+        saves.push(counted);
       }
     };
     try {

@@ -120,6 +120,27 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     expect(segments(store)).toHaveLength(1);
   });
 
+  it("reports a damaged segment under several messages as one rejection of the run, never as an unhandled one", async () => {
+    const { store, accountId } = await open();
+    const raws = Array.from({ length: 12 }, (_, i) => makeMessage(20 + i));
+    const ids = await takeBatch(store, accountId, raws);
+    const location = (await store.messages.rawLocations([ids[0]])).get(ids[0])!;
+    const file = store.spool.path(location.spool!.segment);
+    writeFileSync(file, "x".repeat(raws.join("").length * 2));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      await expect(processorFor(store).process(account(accountId), ids)).rejects.toThrow(/raw file is damaged; restore it from a backup/);
+      // Give any stray rejection a turn of the event loop to surface.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    for (const id of ids) expect((await store.messages.get(id)).status).toBe("pending");
+  });
+
   it("sweeps a segment nothing points into once it is an hour old, and leaves a fresh one (a batch still downloading)", async () => {
     const { store, accountId } = await open();
     const stale = await store.spool.create();
