@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,6 +119,22 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     await expect(processorFor(store).process(account(accountId), [id])).rejects.toThrow(/raw file is damaged; restore it from a backup/);
     expect((await store.messages.get(id)).status).toBe("pending");
     expect(segments(store)).toHaveLength(1);
+  });
+
+  it("records the SHA-256 of every message, small ones hashed in line and large ones off the main thread, in take order", async () => {
+    const { store, accountId } = await open();
+    // 300 KB and 1 MB bodies go to the thread pool; the 2 KB ones are hashed as they are written.
+    const raws = [makeMessage(40), makeMessage(41) + "x".repeat(300 * 1024), makeMessage(42), makeMessage(43) + "y".repeat(1024 * 1024), makeMessage(44)];
+    const ids = await takeBatch(store, accountId, raws);
+    expect(ids).toHaveLength(5);
+    const locations = await store.messages.rawLocations(ids);
+    for (const [i, id] of ids.entries()) {
+      const location = locations.get(id)!;
+      expect(location.rawSha256).toBe(createHash("sha256").update(raws[i]).digest("hex"));
+      expect(location.size).toBe(Buffer.byteLength(raws[i]));
+      expect(await text(store.openRaw(location))).toBe(raws[i]);
+    }
+    expect(await processorFor(store).process(account(accountId), ids)).toEqual({ parsed: 5, parseErrors: 0 });
   });
 
   it("reports a damaged segment under several messages as one rejection of the run, never as an unhandled one", async () => {
