@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { createLogger } from "../core/logger.js";
 import { InboundError } from "../core/inbound-error.js";
 import type { CliIo } from "./cli-output.js";
-import { startInboundService } from "./inbound-service.js";
 
 /** How long SIGTERM waits for work in hand before the process exits anyway. */
 const DRAIN_LIMIT_MS = 25_000;
@@ -28,6 +27,8 @@ export function serveCommand(program: Command, ctx: { io: CliIo; dataDir: () => 
         throw new InboundError("CONFIG_INVALID", { message: `port: must be a number from 0 to 65535, got "${portText}"`, details: { fields: [{ field: "port", message: "must be a number from 0 to 65535" }] } });
       }
       const dataDir = ctx.dataDir();
+      // The HTTP server (fastify, the admin page) is loaded only by the command that runs it.
+      const { startInboundService } = await import("./inbound-service.js");
       const service = await startInboundService({ dataDir, databaseUrl: io.env.DATABASE_URL || undefined, env: io.env, host, port: Number(portText), logger: log });
       const where = io.env.DATABASE_URL ? "PostgreSQL (DATABASE_URL)" : `SQLite in ${dataDir}`;
       io.stdout.write(`inbound listening on ${service.url} (admin page ${service.url}/, API ${service.url}/api/docs, health ${service.url}/healthz), storing in ${where}\n`);

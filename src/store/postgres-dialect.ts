@@ -1,4 +1,4 @@
-import pg from "pg";
+import type { Pool } from "pg";
 import { PostgresDialect } from "kysely";
 import type { StoreDialect } from "./store-dialect.js";
 
@@ -16,13 +16,20 @@ const INT8_OID = 20;
  * int8 (bigint, count(*)) comes back from pg as a string by default. Our int8
  * columns hold sizes and IMAP UIDs, far below 2^53, so numbers are exact.
  * The parser is set on this pool only, not on pg's global type registry.
+ *
+ * pg is loaded when the first connection is wanted: a process on SQLite
+ * (every CLI command by default) never holds it in its heap.
  */
-const types = {
-  getTypeParser(oid: number, format?: "text" | "binary") {
-    if (oid === INT8_OID && format !== "binary") return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format as "text");
-  },
-};
+async function createPool(options: PostgresDialectOptions): Promise<Pool> {
+  const { default: pg } = await import("pg");
+  const types = {
+    getTypeParser(oid: number, format?: "text" | "binary") {
+      if (oid === INT8_OID && format !== "binary") return (value: string) => Number(value);
+      return pg.types.getTypeParser(oid, format as "text");
+    },
+  };
+  return new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types });
+}
 
 /**
  * The scale-out store: a pg connection pool against one PostgreSQL database.
@@ -37,9 +44,7 @@ export function createPostgresDialect(options: PostgresDialectOptions): StoreDia
     name: "postgres",
     concurrentWriters: true,
     createKyselyDialect() {
-      return new PostgresDialect({
-        pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types }),
-      });
+      return new PostgresDialect({ pool: () => createPool(options) });
     },
     isUniqueViolation(error) {
       return (error as { code?: unknown } | null)?.code === "23505";
