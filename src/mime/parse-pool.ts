@@ -28,6 +28,9 @@ export interface ParsePoolOptions {
    * waiting for a lazy major GC); with it, it collects sooner. A message too
    * big for the cap (a 10 MB HTML body needs more) is parsed again, alone,
    * on a worker without the old-generation cap that is ended afterwards.
+   * A process started with `--max-semi-space-size` (the `inbound`
+   * executable is) gets that semi-space in its workers too: V8 lets the flag
+   * win over the young-generation limit given here.
    */
   resourceLimits?: ResourceLimits;
   /**
