@@ -31,11 +31,7 @@ export interface TakenRaw {
  * ```
  */
 export interface RawTaker {
-  /**
-   * Append `body`; `onTaken` runs with where it went once its hash is known
-   * (at the latest in `drain`; the bytes are durable only after `drain`).
-   * Resolves when the bytes are written, not when they are hashed.
-   */
+  /** Append `body`; `onTaken` runs with where it went (durable only after `drain`). */
   take(body: Readable | Buffer, onTaken: (raw: TakenRaw) => void): Promise<void>;
   /** Make everything taken so far durable. */
   drain(): Promise<void>;
@@ -49,26 +45,19 @@ export function createRawTaker(spool: RawSpool): RawTaker {
   let segment: Promise<SpoolSegment> | null = null;
   // Appends go one after another: each message's offset is where the previous one ended.
   let last: Promise<unknown> = Promise.resolve();
-  // A large message's hash is computed off the main thread while the next one is taken: take()
-  // does not wait for it, drain() does (a batch commits only rows whose hash is known). The
-  // onTaken calls still come in take order, one after another.
-  let known: Promise<void> = Promise.resolve();
 
   return {
     take(body, onTaken) {
       const next = last.then(async () => {
         segment ??= spool.create();
         const raw = await (await segment).append(body, SNIFF_LIMIT);
-        const headers = sniffHeaders(raw.head);
-        known = known.then(async () => onTaken({ sha256: await raw.sha256, size: raw.size, spool: { segment: raw.segment, offset: raw.offset }, headers }));
-        known.catch(() => undefined);
+        onTaken({ sha256: raw.sha256, size: raw.size, spool: { segment: raw.segment, offset: raw.offset }, headers: sniffHeaders(raw.head) });
       });
       last = next.catch(() => undefined);
       return next;
     },
     async drain() {
       await last;
-      await known;
       if (segment !== null) await (await segment).sync();
     },
     async keep() {

@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, existsSync, writeSync } from "node:fs";
 import { open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,28 +15,9 @@ export interface SpoolRef {
 
 /** One message appended to a segment: where, how long, its SHA-256 and its first `headBytes` bytes. */
 export interface SpooledRaw extends SpoolRef {
-  /**
-   * The bytes' SHA-256 (hex). A promise: a large message handed over whole is
-   * hashed on libuv's thread pool while the caller takes the next one.
-   */
-  sha256: Promise<string>;
+  sha256: string;
   size: number;
   head: Buffer;
-}
-
-/**
- * Whole messages at least this big are hashed off the main thread (the copy
- * and the hop cost ~0.1 ms; hashing 64 KB here costs about as much).
- */
-const HASH_OFF_THREAD_BYTES = 64 * 1024;
-
-/**
- * SHA-256 of `bytes` on libuv's thread pool (WebCrypto's digest copies them
- * first, so the caller may reuse the buffer at once). While IMAP takes mail
- * the main thread is the bottleneck, and hashing was a fifth of its work.
- */
-async function sha256OffThread(bytes: Uint8Array): Promise<string> {
-  return Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
 }
 
 /**
@@ -124,16 +105,12 @@ export function createRawSpool(dir: string): RawSpool {
       async append(body, headBytes) {
         if (closed) throw new Error("SpoolSegment.append after close()");
         const offset = end;
-        const whole = body instanceof Uint8Array && body.byteLength >= HASH_OFF_THREAD_BYTES;
-        const digest = whole ? sha256OffThread(body) : null;
-        // Settled by whoever awaits sha256; a failure here must not go unhandled meanwhile.
-        digest?.catch(() => undefined);
-        const hash = whole ? null : createHash("sha256");
+        const hash = createHash("sha256");
         const head: Buffer[] = [];
         let headSize = 0;
         let size = 0;
         const take = async (chunk: Uint8Array): Promise<void> => {
-          hash?.update(chunk);
+          hash.update(chunk);
           if (headSize < headBytes) {
             const part = Buffer.from(chunk.buffer, chunk.byteOffset, Math.min(chunk.byteLength, headBytes - headSize));
             head.push(Buffer.from(part));
@@ -151,8 +128,7 @@ export function createRawSpool(dir: string): RawSpool {
           throw error instanceof InboundError ? error : spoolFailed("write failed", error);
         }
         end = offset + size;
-        const sha256 = digest ?? Promise.resolve((hash as ReturnType<typeof createHash>).digest("hex"));
-        return { segment: name, offset, size, sha256, head: Buffer.concat(head) };
+        return { segment: name, offset, size, sha256: hash.digest("hex"), head: Buffer.concat(head) };
       },
       async sync() {
         try {

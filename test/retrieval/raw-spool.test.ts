@@ -121,9 +121,8 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     expect(segments(store)).toHaveLength(1);
   });
 
-  it("records the SHA-256 of every message, small ones hashed in line and large ones off the main thread, in take order", async () => {
+  it("records the SHA-256, size and byte range of every message of a batch, small and large, in take order", async () => {
     const { store, accountId } = await open();
-    // 300 KB and 1 MB bodies go to the thread pool; the 2 KB ones are hashed as they are written.
     const raws = [makeMessage(40), makeMessage(41) + "x".repeat(300 * 1024), makeMessage(42), makeMessage(43) + "y".repeat(1024 * 1024), makeMessage(44)];
     const ids = await takeBatch(store, accountId, raws);
     expect(ids).toHaveLength(5);
