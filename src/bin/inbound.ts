@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --single-threaded-gc --interrupt-budget=524288
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --single-threaded-gc --interrupt-budget=524288 --heap-growing-percent=70
 // The shebang tunes memory for a process that parses on several threads:
 // glibc gives every thread its own malloc arena (8 per core) that keeps its
 // high-water mark, and V8 lets the main thread's young generation grow to
