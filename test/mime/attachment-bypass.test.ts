@@ -8,7 +8,7 @@ import { generateCorpus } from "../../bench/corpus.js";
 import { createAttachmentBypass } from "../../src/mime/attachment-bypass.js";
 import { parseMessage, type ParsedMessage } from "../../src/mime/parse-message.js";
 import { createBlobStore } from "../../src/store/blob-store.js";
-import { PIXEL_PNG, base64Lines, comparable, crlf, tempDir, withLf, writeMessage } from "./message-fixtures.js";
+import { PIXEL_PNG, base64Lines, comparable, comparisonOptions, crlf, tempDir, withLf, writeMessage } from "./message-fixtures.js";
 
 const sha256 = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
 const PDF = randomBytes(5000);
@@ -70,7 +70,7 @@ describe("attachment bypass", () => {
   let remove: () => Promise<void>;
   beforeAll(async () => ({ dir, remove } = await tempDir("bypass")));
   afterAll(async () => remove());
-  const opts = () => ({ blobDir: join(dir, "blobs"), sanitize: true, inlineImages: true, inlineImageUrl: (att: { sha256: string }) => `/blob/${att.sha256}` });
+  const opts = () => comparisonOptions(dir);
   /** The parse with the bypass (a file) must equal mailparser's own (a stream skips the bypass). */
   async function expectSameAsMailparser(name: string, raw: Buffer): Promise<ParsedMessage> {
     const withBypass = await parseMessage(await writeMessage(dir, name, raw), opts());

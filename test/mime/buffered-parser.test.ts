@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import iconv from "iconv-lite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,7 +6,7 @@ import { generateCorpus } from "../../bench/corpus.js";
 import { isInboundError } from "../../src/core/inbound-error.js";
 import { parseBuffered } from "../../src/mime/buffered-parser.js";
 import { parseBytes, parseMessage, readMessageFile, type ParsedMessage } from "../../src/mime/parse-message.js";
-import { PIXEL_PNG, base64Lines, comparable, crlf, encodedWord, tempDir, withLf, writeMessage } from "./message-fixtures.js";
+import { PIXEL_PNG, base64Lines, comparable, comparisonOptions, crlf, encodedWord, tempDir, withLf, writeMessage } from "./message-fixtures.js";
 
 const PDF = randomBytes(3000);
 const BIG = randomBytes(200_000);
@@ -96,7 +95,7 @@ describe("parseBuffered", () => {
   let remove: () => Promise<void>;
   beforeAll(async () => ({ dir, remove } = await tempDir("buffered")));
   afterAll(async () => remove());
-  const opts = () => ({ blobDir: join(dir, "blobs"), sanitize: true, inlineImages: true, inlineImageUrl: (att: { sha256: string }) => `/blob/${att.sha256}` });
+  const opts = () => comparisonOptions(dir);
   const byMailparser = (raw: Buffer) => parseMessage(Readable.from([raw]), opts());
 
   it("reads every benchmark corpus message itself, each exactly as mailparser does", async () => {

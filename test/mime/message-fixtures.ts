@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ParsedMessage } from "../../src/mime/parse-message.js";
+import type { ParseOptions, ParsedMessage } from "../../src/mime/parse-message.js";
 
 /** Join header and body lines with CRLF, the way messages travel. Strings are latin1 so each char is one byte. */
 export function crlf(...lines: Array<string | Buffer>): Buffer {
@@ -27,6 +27,15 @@ export function base64Lines(bytes: Buffer): string[] {
 export async function tempDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `inbound-${prefix}-`));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Parse options for comparing readers: blobs under `<dir>/blobs`, sanitized,
+ * inline images rewritten to a URL that depends only on the content (the
+ * attachment ids differ from parse to parse).
+ */
+export function comparisonOptions(dir: string): ParseOptions {
+  return { blobDir: join(dir, "blobs"), sanitize: true, inlineImages: true, inlineImageUrl: (att) => `/blob/${att.sha256}` };
 }
 
 /** Write a message to `<dir>/<name>.eml` and return its path. */
