@@ -28,8 +28,11 @@ export function createSqliteDialect(options: SqliteDialectOptions): StoreDialect
           database.pragma("journal_mode = WAL");
           database.pragma("busy_timeout = 5000");
           database.pragma("foreign_keys = ON");
-          // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
-          database.pragma("synchronous = NORMAL");
+          // FULL: a commit is on disk (the WAL fsynced) before it returns. NORMAL survives an
+          // application crash but an OS crash or power cut can take back the last commits, and
+          // by then their messages may be deleted on the server or handed to a webhook: lost, or
+          // fetched and delivered again. Measured on a 2,000-message fetch: no difference.
+          database.pragma("synchronous = FULL");
           return reusingStatements(database);
         },
       });

@@ -30,6 +30,22 @@ describe.each(DIALECTS)("database on %s", (dialect) => {
     }
   });
 
+  it("makes every commit durable before it returns (a server delete may follow it)", async () => {
+    target = await createTestDatabase(dialect);
+    const database = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    try {
+      if (dialect === "sqlite") {
+        // 2 = FULL: the WAL is fsynced at every commit; 1 (NORMAL) would lose the last commits to a power cut.
+        expect((await sql<{ synchronous: number }>`pragma synchronous`.execute(database.db)).rows[0].synchronous).toBe(2);
+        expect((await sql<{ journal_mode: string }>`pragma journal_mode`.execute(database.db)).rows[0].journal_mode).toBe("wal");
+      } else {
+        expect((await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(database.db)).rows[0].synchronous_commit).toBe("on");
+      }
+    } finally {
+      await database.close();
+    }
+  });
+
   it("answers a repeated query correctly after hundreds of others, and after the schema changed", async () => {
     target = await createTestDatabase(dialect);
     const database = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
