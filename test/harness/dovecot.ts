@@ -57,6 +57,8 @@ export interface DovecotServer {
   deliverFile(user: string, path: string, folder?: string): void;
   /** Number of messages in a folder's Maildir (cur + new). */
   count(user: string, folder?: string): number;
+  /** Number of messages in a folder that carry the \\Seen flag (Maildir info `:2,...S...`). */
+  countSeen(user: string, folder?: string): number;
   /** Give a folder a new UIDVALIDITY, as a server restore or migration would. */
   resetUidValidity(user: string, folder?: string): Promise<void>;
   stop(): Promise<void>;
@@ -343,6 +345,13 @@ ${options.extraConfig ?? ""}
     return readdirSync(join(target, "cur")).length + readdirSync(join(target, "new")).length;
   };
 
+  const countSeen = (user: string, folder = "INBOX") => {
+    const target = maildir(user, folder);
+    if (!existsSync(target)) return 0;
+    // Only cur/ holds flagged messages; a message in new/ has not even been looked at.
+    return readdirSync(join(target, "cur")).filter((name) => /:2,[A-Z]*S/.test(name)).length;
+  };
+
   const resetUidValidity = async (user: string, folder = "INBOX") => {
     const newValidity = String(Math.floor(Date.now() / 1000) + Math.floor(Math.random() * 100000));
     await execFileAsync("doveadm", ["-c", conf, "mailbox", "update", "-u", user, "--uid-validity", newValidity, folder], { timeout: 15_000 });
@@ -360,6 +369,7 @@ ${options.extraConfig ?? ""}
     deliver,
     deliverFile,
     count,
+    countSeen,
     resetUidValidity,
     start,
     stop: async () => {

@@ -8,7 +8,7 @@ import { loadReceivedMessage } from "../../src/delivery/received-message.js";
 import { parseRaw } from "../../src/mime/parse-raw.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
 import { createRawTaker, runBatches, type Batch } from "../../src/retrieval/raw-taker.js";
-import { createRawSpool } from "../../src/store/raw-spool.js";
+import { createRawSpool, type RawSpool } from "../../src/store/raw-spool.js";
 import type { TakenMessage } from "../../src/store/message-repository.js";
 import { sourceKey } from "../../src/store/source-key.js";
 import type { Store } from "../../src/store/store.js";
@@ -216,14 +216,31 @@ describe("runBatches with overlap", () => {
     };
   }
 
-  it("commits in order, overlaps a commit with the next download, and never acts on the server before the commit", async () => {
+  /** A spool that logs `sync k` once batch k's segment is durable (segments are made in batch order). */
+  function recordingSpool(log: string[]): RawSpool {
     const spool = createRawSpool(tmp());
+    let made = 0;
+    return {
+      ...spool,
+      async create() {
+        const k = made++;
+        const segment = await spool.create();
+        return { ...segment, sync: async () => { await segment.sync(); log.push(`sync ${k}`); } };
+      },
+    };
+  }
+
+  it("commits in order, overlaps a commit with the next download, and never acts on the server before the commit", async () => {
     const log: string[] = [];
+    const spool = recordingSpool(log);
     await runBatches(spool, [0, 1, 2].map((k) => recordingBatch(log, k)), { overlap: true });
     const at = (entry: string) => log.indexOf(entry);
     for (const k of [0, 1, 2]) {
       expect(at(`commit ${k} end`)).toBeLessThan(at(`after ${k}`));
       expect(at(`fetch ${k} end`)).toBeLessThan(at(`commit ${k} start`));
+      // The raw bytes are fsynced before the commit that points at them (and so before any after-action).
+      expect(at(`fetch ${k} end`)).toBeLessThan(at(`sync ${k}`));
+      expect(at(`sync ${k}`)).toBeLessThan(at(`commit ${k} start`));
     }
     expect(at("commit 0 end")).toBeLessThan(at("commit 1 start"));
     expect(at("commit 1 end")).toBeLessThan(at("commit 2 start"));

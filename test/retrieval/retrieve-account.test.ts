@@ -123,8 +123,36 @@ describe.each(DIALECTS)("retrieval on %s", (dialect) => {
     expect(summary).toMatchObject({ stored: 4, postActions: 4 });
     expect(fx.dovecot.count(box.user)).toBe(0);
     expect(fx.dovecot.count(box.user, "Processed")).toBe(4);
+    expect(fx.dovecot.countSeen(box.user, "Processed")).toBe(4);
     const folders = (await fx.inbound.listFolders("mover")).map((f) => f.path);
     expect(folders).toContain("Processed");
+  });
+
+  // A crash between a batch's commit and its after-action leaves messages stored and still on the
+  // server. The next run must finish the after-action for exactly those, and store nothing again.
+  // That state is made here without a crash: a run with after "none" stores and leaves them.
+  it.each([
+    { protocol: "imap", after: "delete" },
+    { protocol: "imap", after: "move" },
+    { protocol: "pop3", after: "delete" },
+  ] as const)("finishes the $after of messages stored but still on the server, over $protocol", async ({ protocol, after }) => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 5; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    const name = `left-${protocol}-${after}`;
+    await fx.inbound.addAccount(fx.account(name, box, { protocol, security: "none" }, { after: "none", all: true, batchSize: 2 }));
+    expect(await fx.inbound.fetch(name)).toMatchObject({ stored: 5, postActions: 0 });
+    expect(fx.dovecot.count(box.user)).toBe(5);
+
+    // Two more arrive meanwhile; they are taken and acted on as usual.
+    for (let i = 6; i <= 7; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.updateAccount(name, after === "move" ? { after, moveTo: "Done" } : { after });
+    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 2, stored: 2, duplicates: 0, postActions: 7 });
+    expect(fx.dovecot.count(box.user)).toBe(0);
+    if (after === "move") expect(fx.dovecot.count(box.user, "Done")).toBe(7);
+    const stored = (await fx.inbound.listMessages({ account: name, limit: 100 })).items;
+    expect(stored.map((m) => m.subject).sort()).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `Message ${i}`).sort());
+
+    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0, postActions: 0 });
   });
 
   it("resynchronises after a UIDVALIDITY change without duplicates or loss", async () => {
