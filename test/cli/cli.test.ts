@@ -125,6 +125,69 @@ describe.each(DIALECTS)("the inbound CLI on %s", (dialect) => {
     for (const text of outputs) expect(text).not.toContain(secret);
   });
 
+  it("applies every account flag a script may pass, and prints no secret even at log level trace", async () => {
+    const box = dovecot.users[2];
+    const work = (n: number) =>
+      [
+        "From: Shop <shop@example.com>",
+        "To: support@example.com",
+        `Subject: Work ${n}`,
+        `Message-ID: <work-${n}@example.com>`,
+        `Date: Tue, 0${n} Sep 2026 10:00:00 +0000`,
+        "MIME-Version: 1.0",
+        "Content-Type: text/html; charset=utf-8",
+        "",
+        `<p onclick="steal()">Order <b>${n}</b></p>`,
+        "",
+      ].join("\r\n");
+    for (const n of [1, 2, 3]) dovecot.deliver(box.name, work(n), "Work");
+    dovecot.deliver(box.name, "Subject: not in Work\r\n\r\nInbox only\r\n");
+    const traced = { ...env, INBOUND_LOG_LEVEL: "trace" };
+    const outputs: string[] = [];
+    const run = async (args: string[], stdin = "") => {
+      const result = await cli(args, traced, stdin);
+      outputs.push(result.stdout, result.stderr);
+      return result;
+    };
+
+    // No --tls-ca: the self-signed certificate is accepted only because verification is off for this account.
+    const added = await run(["accounts", "add", "--name", "flags", "--protocol", "imaps", "--host", "127.0.0.1", "--port", String(dovecot.ports.imaps), "--user", box.name, "--password-stdin",
+      "--no-tls-verify", "--folder", "Work", "--strategy", "latest", "--limit", "2", "--batch-size", "1", "--timeout", "20000", "--no-sanitize", "--disabled", "--json"], `${box.password}\n`);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.json()).toMatchObject({ tlsVerify: false, folder: "Work", strategy: "latest", limit: 2, all: false, batchSize: 1, timeoutMs: 20000, sanitize: false, enabled: false });
+    const shown = await run(["accounts", "show", "flags", "--json"]);
+    expect(shown.json()).toMatchObject({ name: "flags", enabled: false });
+
+    const refused = await run(["fetch", "flags", "--json"]);
+    expect(refused.code).toBe(1);
+    expect(refused.json().error.code).toBe("ACCOUNT_DISABLED");
+    expect(refused.json().error.message).toContain("inbound accounts update flags --enabled");
+
+    expect((await run(["accounts", "update", "flags", "--enabled", "--json"])).json()).toMatchObject({ enabled: true });
+    const latest = await run(["fetch", "flags", "--json"]);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(latest.json()).toMatchObject({ fetched: 2, stored: 2 });
+    const first = await run(["messages", "list", "--account", "flags", "--limit", "1", "--json"]);
+    expect(first.json().items).toHaveLength(1);
+    expect(first.json().nextCursor).toEqual(expect.any(String));
+    const all = (await run(["messages", "list", "--account", "flags", "--json"])).json().items;
+    expect(all.map((m: { subject: string }) => m.subject).sort()).toEqual(["Work 2", "Work 3"]);
+
+    // Sanitizing off: --html is the message's own HTML; --text is derived from it.
+    const html = await run(["messages", "show", all[0].id, "--html"]);
+    expect(html.stdout).toContain('onclick="steal()"');
+    const text = await run(["messages", "show", all[0].id, "--text"]);
+    expect(text.stdout).toMatch(/^Order [23]\n/);
+
+    // --all then takes what is left of the folder, oldest first.
+    expect((await run(["accounts", "update", "flags", "--all", "--json"])).json()).toMatchObject({ all: true });
+    expect((await run(["fetch", "flags", "--json"])).json()).toMatchObject({ fetched: 1, stored: 1 });
+    expect(dovecot.count(box.name, "Work")).toBe(3);
+
+    // Nothing any of these commands printed (stdout, stderr, logs at trace) holds the password.
+    for (const text of outputs) expect(text).not.toContain(box.password);
+  });
+
   it("rejects invalid settings field by field, with exit code 2 and nothing stored", async () => {
     const result = await cli(["accounts", "add", "--name", "bad name!", "--protocol", "pop3", "--host", "mail.example.com", "--port", "70000", "--user", "u", "--password", "p", "--limit", "0", "--json"], env);
     expect(result.code).toBe(2);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseRaw, type RawSource } from "../../src/mime/parse-raw.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
@@ -46,6 +47,39 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     expect([...perMessage.keys()].sort()).toEqual([...ids].sort());
     expect([...perMessage.values()].every((n) => n === 1)).toBe(true);
     expect((await store.messages.pendingForProcessing(100, accountId))).toHaveLength(0);
+  });
+
+  it("stores a message whose parser crashed as failed, raw kept and announced, and parses the rest", async () => {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
+    const accountId = await createAccount(store);
+    const ids = await storePending(store, accountId, 5);
+    const locations = await store.messages.rawLocations(ids);
+    const doomed = locations.get(ids[2])!.rawSha256;
+    // What a parser bug or a dead worker looks like from here: the parse rejects with a plain error.
+    const parse = async (source: RawSource, settings: { sanitize: boolean; inlineImages: boolean }) => {
+      if (source.sha256 === doomed || source.path.endsWith(doomed)) throw new TypeError("Cannot read properties of undefined (reading 'headers')");
+      return parseRaw(source, { blobDir: store.blobs.dir, ...settings });
+    };
+    const result = await createMessageProcessor({ store, parse }).process({ id: accountId, sanitize: true, inlineImages: false }, ids);
+    // `parsed` counts every message the pass finished, the failed one included.
+    expect(result).toEqual({ parsed: 5, parseErrors: 1 });
+
+    const crashed = await store.messages.get(ids[2]);
+    expect(crashed.status).toBe("failed");
+    expect(crashed.parseError).toContain("Cannot read properties of undefined");
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const parts: Buffer[] = [];
+      store.openRaw(locations.get(ids[2])!).on("data", (c: Buffer) => parts.push(c)).on("end", () => resolve(Buffer.concat(parts))).on("error", reject);
+    });
+    expect(createHash("sha256").update(raw).digest("hex")).toBe(doomed);
+    expect(raw.toString()).toContain("Subject: Message 3");
+    for (const id of [ids[0], ids[1], ids[3], ids[4]]) expect((await store.messages.get(id)).status).toBe("parsed");
+    const announced = (await store.database.db.selectFrom("outbox").select("payload_json").where("type", "=", "message.received").execute())
+      .map((e) => (JSON.parse(e.payload_json) as { messageId: string }).messageId);
+    expect(announced.sort()).toEqual([...ids].sort());
+    expect(await store.messages.pendingForProcessing(100, accountId)).toHaveLength(0);
   });
 
   it("keeps the parser's attachment ids, so inline-image URLs in the sanitized HTML resolve", async () => {
