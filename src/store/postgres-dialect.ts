@@ -1,5 +1,5 @@
 import type { Pool } from "pg";
-import { PostgresDialect } from "kysely";
+import { CompiledQuery, PostgresDialect } from "kysely";
 import type { StoreDialect } from "./store-dialect.js";
 
 /** Options for {@link createPostgresDialect}. */
@@ -31,6 +31,20 @@ async function createPool(options: PostgresDialectOptions): Promise<Pool> {
   return new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types });
 }
 
+/*
+ * A commit is followed by things that cannot be taken back (the message is
+ * deleted on the server, or handed to a webhook), so it must be on disk when
+ * it returns. PostgreSQL's default promises that; a server or role set to
+ * `synchronous_commit = off` does not, and a crash would then lose mail, so
+ * such a session is raised to `on`. Stronger settings (remote_write,
+ * remote_apply) and `local` already flush locally and are left alone.
+ */
+const DURABLE_COMMITS = CompiledQuery.raw("select set_config('synchronous_commit', 'on', false) where current_setting('synchronous_commit') = 'off'");
+
+async function requireDurableCommits(connection: { executeQuery(query: CompiledQuery): Promise<unknown> }): Promise<void> {
+  await connection.executeQuery(DURABLE_COMMITS);
+}
+
 /**
  * The scale-out store: a pg connection pool against one PostgreSQL database.
  *
@@ -44,7 +58,7 @@ export function createPostgresDialect(options: PostgresDialectOptions): StoreDia
     name: "postgres",
     concurrentWriters: true,
     createKyselyDialect() {
-      return new PostgresDialect({ pool: () => createPool(options) });
+      return new PostgresDialect({ pool: () => createPool(options), onCreateConnection: requireDurableCommits });
     },
     isUniqueViolation(error) {
       return (error as { code?: unknown } | null)?.code === "23505";
