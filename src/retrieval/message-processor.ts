@@ -222,9 +222,11 @@ export function createMessageProcessor(options: {
     try {
       parsed = await parse(sourceOf(item.raw), { sanitize: item.account.sanitize, inlineImages: item.account.inlineImages });
     } catch (error) {
-      if (isInboundError(error) && error.code === "STORE_FAILED") {
-        // The raw bytes could not be read, or no longer match their hash: nothing to save; the
-        // message stays pending (and the error reaches the caller) until the disk is put right.
+      if (isInboundError(error) && error.code !== "MESSAGE_PARSE_FAILED") {
+        // Not the message's fault: its raw bytes could not be read or no longer match their hash
+        // (STORE_FAILED, BLOB_NOT_FOUND), or the parse was cut short (ABORTED: the pool closed).
+        // Nothing to save; the message stays pending (and the error reaches the caller) for a
+        // later pass, rather than being announced for good as a message that would not parse.
         parsed = null;
         failure = error;
       } else {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { createParsePool } from "../../src/mime/parse-pool.js";
 import { parseRaw, type RawSource } from "../../src/mime/parse-raw.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
 import type { TakenMessage } from "../../src/store/message-repository.js";
@@ -80,6 +81,33 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
       .map((e) => (JSON.parse(e.payload_json) as { messageId: string }).messageId);
     expect(announced.sort()).toEqual([...ids].sort());
     expect(await store.messages.pendingForProcessing(100, accountId)).toHaveLength(0);
+  });
+
+  it("leaves the messages pending, not failed, when the parse pool closes under them, and a later pass parses them", async () => {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
+    const accountId = await createAccount(store);
+    const ids = await storePending(store, accountId, 30);
+    const account = { id: accountId, sanitize: true, inlineImages: false };
+    const pool = createParsePool({ size: 1 });
+    let closing: Promise<void> | undefined;
+    // The application shuts down (inbound.close()) while a pass is parsing: the pool closes after the first group is saved.
+    const processor = createMessageProcessor({ store, parse: (source, settings) => pool.parse(source, { blobDir: store.blobs.dir, ...settings }), concurrency: 2, onSaved: () => void (closing ??= pool.close()) });
+    await expect(processor.process(account, ids)).rejects.toMatchObject({ code: "ABORTED" });
+    await closing;
+
+    const statuses = await Promise.all(ids.map(async (id) => (await store.messages.get(id)).status));
+    expect(statuses).not.toContain("failed");
+    const pending = await store.messages.pendingForProcessing(100, accountId);
+    expect(pending.length).toBeGreaterThan(0);
+    expect(pending.length + statuses.filter((s) => s === "parsed").length).toBe(30);
+
+    const again = await createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) }).processPending(async () => account, accountId);
+    expect(again).toEqual({ parsed: pending.length, parseErrors: 0 });
+    for (const id of ids) expect((await store.messages.get(id)).status).toBe("parsed");
+    const announced = await store.database.db.selectFrom("outbox").select("id").where("type", "=", "message.received").execute();
+    expect(announced).toHaveLength(30);
   });
 
   it("keeps the parser's attachment ids, so inline-image URLs in the sanitized HTML resolve", async () => {
