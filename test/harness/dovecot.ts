@@ -61,6 +61,8 @@ export interface DovecotServer {
   countSeen(user: string, folder?: string): number;
   /** Give a folder a new UIDVALIDITY, as a server restore or migration would. */
   resetUidValidity(user: string, folder?: string): Promise<void>;
+  /** Drop every connection of `user`, as a server restart or a network cut would. */
+  kick(user: string): Promise<void>;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -352,6 +354,17 @@ ${options.extraConfig ?? ""}
     return readdirSync(join(target, "cur")).filter((name) => /:2,[A-Z]*S/.test(name)).length;
   };
 
+  const kick = async (user: string) => {
+    await execFileAsync("doveadm", ["-c", conf, "kick", user], { timeout: 15_000 });
+    // kick only asks the processes to go: wait until none of the user's connections is left.
+    for (let waited = 0; waited < 5_000; waited += 20) {
+      const { stdout } = await execFileAsync("doveadm", ["-c", conf, "who", "-1", user], { timeout: 15_000 });
+      if (!stdout.split("\n").some((line) => line.startsWith(`${user} `))) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`doveadm kick ${user}: connections still open after 5 s`);
+  };
+
   const resetUidValidity = async (user: string, folder = "INBOX") => {
     const newValidity = String(Math.floor(Date.now() / 1000) + Math.floor(Math.random() * 100000));
     await execFileAsync("doveadm", ["-c", conf, "mailbox", "update", "-u", user, "--uid-validity", newValidity, folder], { timeout: 15_000 });
@@ -370,6 +383,7 @@ ${options.extraConfig ?? ""}
     deliverFile,
     count,
     countSeen,
+    kick,
     resetUidValidity,
     start,
     stop: async () => {

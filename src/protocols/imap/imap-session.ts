@@ -111,6 +111,8 @@ export function uidSet(uids: readonly number[]): string {
 export class ImapSession {
   private client: ImapFlow | undefined;
   private selected: string | undefined;
+  /** UIDVALIDITY of the selected folder when it was selected: a reconnect must find the same. */
+  private selectedValidity: string | undefined;
   private closed = false;
 
   private constructor(private readonly options: ImapSessionOptions) {}
@@ -135,6 +137,7 @@ export class ImapSession {
     }
     this.client = client;
     this.selected = undefined;
+    this.selectedValidity = undefined;
     return client;
   }
 
@@ -168,12 +171,25 @@ export class ImapSession {
     this.throwIfAborted();
     if (this.client?.usable) return this.client;
     const folder = this.selected;
+    const validity = this.selectedValidity;
     const client = await this.connect();
     if (folder !== undefined) {
-      await this.withTimeout("SELECT", client.mailboxOpen(folder)).catch((error) => {
+      const mailbox = await this.withTimeout("SELECT", client.mailboxOpen(folder)).catch((error) => {
         throw this.classify(error, "SELECT");
       });
+      if (validity !== undefined && String(mailbox.uidValidity) !== validity) {
+        // Every UID the caller holds now names another message (or none): a UID STORE, EXPUNGE or
+        // MOVE would act on mail that was never stored. Stop; the next run resynchronises.
+        client.close();
+        this.client = undefined;
+        throw new InboundError("IMAP_UIDVALIDITY_CHANGED", {
+          message: `The UIDVALIDITY of "${folder}" on ${this.options.host} changed from ${validity} to ${String(mailbox.uidValidity)} while reconnecting; nothing more was done in this run, and the next run matches the folder's messages again.`,
+          retryable: true,
+          details: { folder, uidValidity: validity, newUidValidity: String(mailbox.uidValidity) },
+        });
+      }
       this.selected = folder;
+      this.selectedValidity = validity;
     }
     return client;
   }
@@ -225,7 +241,8 @@ export class ImapSession {
       }
     });
     this.selected = folder;
-    return { folder, uidValidity: String(mailbox.uidValidity), exists: mailbox.exists, uidNext: mailbox.uidNext };
+    this.selectedValidity = String(mailbox.uidValidity);
+    return { folder, uidValidity: this.selectedValidity, exists: mailbox.exists, uidNext: mailbox.uidNext };
   }
 
   /** Every UID in the selected folder, ascending. */
@@ -375,7 +392,7 @@ export class ImapSession {
     if (uids.length === 0) return;
     await this.run("UID STORE", async (c) => {
       const ok = await c.messageFlagsAdd(uidSet(uids), flags, { uid: true });
-      if (!ok) throw new InboundError("IMAP_COMMAND_FAILED", { message: "The server refused to set flags.", details: { command: "UID STORE" } });
+      if (!ok) throw await refused(c, "The server refused to set flags.", { command: "UID STORE" });
     });
   }
 
@@ -384,7 +401,7 @@ export class ImapSession {
     if (uids.length === 0) return;
     await this.run("UID STORE \\Deleted + EXPUNGE", async (c) => {
       const ok = await c.messageDelete(uidSet(uids), { uid: true });
-      if (!ok) throw new InboundError("IMAP_COMMAND_FAILED", { message: "The server refused to delete the messages.", details: { command: "EXPUNGE" } });
+      if (!ok) throw await refused(c, "The server refused to delete the messages.", { command: "EXPUNGE" });
     });
   }
 
@@ -394,7 +411,7 @@ export class ImapSession {
     await this.ensureFolder(folder);
     await this.run("UID MOVE", async (c) => {
       const result = await c.messageMove(uidSet(uids), folder, { uid: true });
-      if (!result) throw new InboundError("IMAP_COMMAND_FAILED", { message: `The server refused to move messages to "${folder}".`, details: { command: "UID MOVE", folder } });
+      if (!result) throw await refused(c, `The server refused to move messages to "${folder}".`, { command: "UID MOVE", folder });
     });
   }
 
@@ -422,4 +439,18 @@ export class ImapSession {
 /** Open an authenticated IMAP session. See {@link ImapSession}. */
 export function openImapSession(options: ImapSessionOptions): Promise<ImapSession> {
   return ImapSession.open(options);
+}
+
+/**
+ * imapflow answers `false` for a STORE, EXPUNGE or MOVE that failed for any
+ * reason, a dropped connection included. A dead client means the command may
+ * not have reached the server: CONNECTION_CLOSED, which the session retries
+ * once on a new connection (these commands are idempotent by UID). Otherwise
+ * the server said no.
+ */
+async function refused(client: ImapFlow, message: string, details: Record<string, unknown>): Promise<InboundError> {
+  // A dropped socket fails the command before its 'close' has been handled: let that run first.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (!client.usable) return new InboundError("CONNECTION_CLOSED", { message: `The connection closed during ${String(details.command)}.`, retryable: true, details });
+  return new InboundError("IMAP_COMMAND_FAILED", { message, details });
 }

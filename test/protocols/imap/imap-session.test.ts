@@ -17,7 +17,7 @@ describe("ImapSession against a real Dovecot", () => {
   let base: ImapSessionOptions;
 
   beforeAll(async () => {
-    dovecot = await startDovecot({ users: [{ name: "alice", password: "alice-secret" }, { name: "bob", password: "bob-secret" }] });
+    dovecot = await startDovecot({ users: [{ name: "alice", password: "alice-secret" }, { name: "bob", password: "bob-secret" }, { name: "carol", password: "carol-secret" }] });
     plainOnly = await startDovecot({ ssl: false });
     base = { host: "127.0.0.1", port: dovecot.ports.imaps, security: "tls", tlsVerify: true, tlsCa: dovecot.certPem, username: "alice", password: "alice-secret", timeoutMs: 10_000 };
   });
@@ -104,6 +104,30 @@ describe("ImapSession against a real Dovecot", () => {
     const session = await openImapSession(base);
     try {
       await expectCode(session.select("No/Such/Folder"), "IMAP_FOLDER_NOT_FOUND");
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("reconnects after a dropped connection, but acts on no UID once the folder's UIDVALIDITY changed meanwhile", async () => {
+    for (let i = 1; i <= 3; i++) dovecot.deliver("carol", `Subject: keep ${i}\r\n\r\nbody ${i}\r\n`);
+    const session = await openImapSession({ ...base, username: "carol", password: "carol-secret" });
+    try {
+      await session.select("INBOX");
+      const uids = await session.searchAll();
+      expect(uids).toHaveLength(3);
+
+      // A dropped connection alone: the session reconnects, re-selects and goes on.
+      await dovecot.kick("carol");
+      await session.addFlags(uids.slice(0, 1), ["\\Flagged"]);
+      expect(await session.searchAll()).toEqual(uids);
+
+      // Dropped while the folder was recreated or restored: the same UIDs may name other mail now.
+      await dovecot.resetUidValidity("carol");
+      await dovecot.kick("carol");
+      const error = await expectCode(session.deleteMessages(uids), "IMAP_UIDVALIDITY_CHANGED");
+      expect(error.message).toContain("next run");
+      expect(dovecot.count("carol")).toBe(3);
     } finally {
       await session.close();
     }
