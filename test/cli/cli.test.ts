@@ -184,6 +184,7 @@ describe.each(DIALECTS)("the inbound CLI on %s", (dialect) => {
     expect((await run(["fetch", "flags", "--json"])).json()).toMatchObject({ fetched: 1, stored: 1 });
     expect(dovecot.count(box.name, "Work")).toBe(3);
 
+    expect((await run(["accounts", "remove", "flags", "--json"])).code).toBe(0);
     // Nothing any of these commands printed (stdout, stderr, logs at trace) holds the password.
     for (const text of outputs) expect(text).not.toContain(box.password);
   });
