@@ -4,6 +4,7 @@ import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
+import { confirmLeftovers } from "./leftovers.js";
 import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
@@ -27,10 +28,13 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
       await resynchronise(run, session, folder, checkpoint.uidValidity, status.uidValidity, uids);
     }
     const stored = await store.messages.storedImapUids(account.id, folder, status.uidValidity);
-    // Stored but still on the server: a crash came between commit and after-action. Finish it.
+    // Stored but still on the server: a crash came between commit and after-action. Finish it,
+    // for those whose size on the server is still the stored one (see confirmLeftovers).
     if (account.after !== "none") {
       const leftovers = uids.filter((uid) => stored.has(uid));
-      await afterAction(run, session, leftovers);
+      const sizes = await session.fetchSizes(leftovers);
+      const keyOf = (uid: number) => sourceKey({ protocol: "imap", folder, uidValidity: status.uidValidity, uid });
+      await afterAction(run, session, await confirmLeftovers(run, leftovers.map((uid) => ({ key: keyOf(uid), serverSize: sizes.get(uid) ?? -1, label: `UID ${uid}`, item: uid }))));
     }
     let plan = uids.filter((uid) => !stored.has(uid));
     if (account.strategy === "latest") plan.reverse();

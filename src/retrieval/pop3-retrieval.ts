@@ -3,6 +3,7 @@ import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
+import { confirmLeftovers, reportLeftOnServer } from "./leftovers.js";
 import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
@@ -24,8 +25,23 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
     const sizes = new Map((await client.list()).map((entry) => [entry.number, entry.size]));
     const stored = await store.messages.storedUidls(account.id);
     const deleting = account.after === "delete";
-    // Stored but still on the server (crash between commit and QUIT): delete them now.
-    const leftovers = deleting ? listing.filter((entry) => stored.has(entry.uidl)) : [];
+    // A UIDL the server lists twice does not say which message is stored: no DELE goes by it.
+    const listed = new Map<string, number>();
+    for (const entry of listing) listed.set(entry.uidl, (listed.get(entry.uidl) ?? 0) + 1);
+    const deletable = (entry: { uidl: string }) => listed.get(entry.uidl) === 1;
+    if (deleting) {
+      await reportLeftOnServer(run, listing.filter((entry) => !deletable(entry)).map((entry) => ({ message: `message ${entry.number} (UIDL ${entry.uidl})`, storedSize: null, serverSize: sizes.get(entry.number) ?? null })), "the server lists their UIDL more than once, so it does not identify one message");
+    }
+    // Stored but still on the server (crash between commit and QUIT): delete them now, those whose
+    // LIST size is still the stored one (see confirmLeftovers).
+    const leftovers = deleting
+      ? await confirmLeftovers(run, listing.filter((entry) => stored.has(entry.uidl) && deletable(entry)).map((entry) => ({
+          key: sourceKey({ protocol: "pop3", uidl: entry.uidl }),
+          serverSize: sizes.get(entry.number) ?? -1,
+          label: `message ${entry.number} (UIDL ${entry.uidl})`,
+          item: entry,
+        })))
+      : [];
     let plan = listing.filter((entry) => !stored.has(entry.uidl));
     if (account.strategy === "latest") plan.reverse();
     if (!account.all) plan = plan.slice(0, account.limit);
@@ -71,8 +87,10 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
         after: async () => {
           if (deleting && rows.length > 0) {
             // The batch is committed: only now may the server copy go.
-            await client.dele(entries.filter((entry) => rows.some((r) => r.uidl === entry.uidl)).map((entry) => entry.number));
-            run.counters.postActions += rows.length;
+            const taken = new Set(rows.map((r) => r.uidl));
+            const dele = entries.filter((entry) => taken.has(entry.uidl) && deletable(entry));
+            await client.dele(dele.map((entry) => entry.number));
+            run.counters.postActions += dele.length;
             if (index < batches.length - 1) {
               // QUIT makes this batch's deletions final; message numbers stay valid in the new session
               // only for the messages we have not deleted, so re-list them by UIDL.

@@ -171,6 +171,12 @@ export interface MessageRepository {
   /** POP3 UIDLs already stored for the account. */
   storedUidls(accountId: string, executor?: Executor): Promise<Set<string>>;
   /**
+   * The stored size of the message behind each of `sourceKeys` (those not in
+   * the ledger are absent): before a leftover is deleted or moved on the
+   * server, its size there must still be the stored one.
+   */
+  storedSizes(accountId: string, sourceKeys: readonly string[], executor?: Executor): Promise<Map<string, number>>;
+  /**
    * Store each message and its source row; a source key already in the ledger
    * (also one committed meanwhile by a concurrent writer) stores nothing and
    * counts as a duplicate. Atomic: runs in `trx` or its own transaction.
@@ -456,6 +462,21 @@ export function createMessageRepository(db: Executor): MessageRepository {
 
     async storedUidls(accountId, ex = db) {
       return new Set(await sourceKeysWithPrefix(ex, accountId, POP3_SOURCE_KEY_PREFIX));
+    },
+
+    async storedSizes(accountId, sourceKeys, ex = db) {
+      const sizes = new Map<string, number>();
+      for (let from = 0; from < sourceKeys.length; from += INSERT_CHUNK) {
+        const rows = await ex
+          .selectFrom("message_sources")
+          .innerJoin("messages", "messages.id", "message_sources.message_id")
+          .select(["message_sources.source_key", "messages.size"])
+          .where("message_sources.account_id", "=", accountId)
+          .where("message_sources.source_key", "in", sourceKeys.slice(from, from + INSERT_CHUNK))
+          .execute();
+        for (const row of rows) sizes.set(row.source_key, Number(row.size));
+      }
+      return sizes;
     },
 
     async insertTaken(trx, rows) {

@@ -59,8 +59,8 @@ export interface DovecotServer {
   count(user: string, folder?: string): number;
   /** Number of messages in a folder that carry the \\Seen flag (Maildir info `:2,...S...`). */
   countSeen(user: string, folder?: string): number;
-  /** Give a folder a new UIDVALIDITY, as a server restore or migration would. */
-  resetUidValidity(user: string, folder?: string): Promise<void>;
+  /** Give a folder a new UIDVALIDITY (or the one given), as a server restore or migration would. */
+  resetUidValidity(user: string, folder?: string, uidValidity?: number): Promise<void>;
   /** Drop every connection of `user`, as a server restart or a network cut would. */
   kick(user: string): Promise<void>;
   stop(): Promise<void>;
@@ -365,8 +365,8 @@ ${options.extraConfig ?? ""}
     throw new Error(`doveadm kick ${user}: connections still open after 5 s`);
   };
 
-  const resetUidValidity = async (user: string, folder = "INBOX") => {
-    const newValidity = String(Math.floor(Date.now() / 1000) + Math.floor(Math.random() * 100000));
+  const resetUidValidity = async (user: string, folder = "INBOX", uidValidity?: number) => {
+    const newValidity = String(uidValidity ?? Math.floor(Date.now() / 1000) + Math.floor(Math.random() * 100000));
     await execFileAsync("doveadm", ["-c", conf, "mailbox", "update", "-u", user, "--uid-validity", newValidity, folder], { timeout: 15_000 });
   };
 

@@ -155,6 +155,31 @@ describe.each(DIALECTS)("retrieval on %s", (dialect) => {
     expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0, postActions: 0 });
   });
 
+  // An account pointed at another mailbox, or a server that hands out a used UID/UIDL again, shows
+  // a stored message's identity on a message that was never stored: it must not be deleted.
+  it.each(["imap", "pop3"] as const)("leaves on the server a message that has a stored message's identity but not its size, over %s", async (protocol) => {
+    const first = fx.newMailbox();
+    const second = fx.newMailbox();
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(first.user, makeMessage(i));
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(second.user, makeMessage(i, { body: `Another message ${i}, never stored anywhere.` }));
+    // One UIDVALIDITY for both mailboxes: their UIDs 1-3, and Dovecot's UIDLs (UID + UIDVALIDITY), coincide.
+    const validity = 1_000_000 + Math.floor(Math.random() * 1_000_000);
+    await fx.dovecot.resetUidValidity(first.user, "INBOX", validity);
+    await fx.dovecot.resetUidValidity(second.user, "INBOX", validity);
+    const name = `moved-${protocol}`;
+    await fx.inbound.addAccount(fx.account(name, first, { protocol, security: "none" }, { after: "none" }));
+    expect(await fx.inbound.fetch(name)).toMatchObject({ stored: 3 });
+
+    await fx.inbound.updateAccount(name, { username: second.user, password: second.password, after: "delete" });
+    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0, postActions: 0 });
+    expect(fx.dovecot.count(second.user)).toBe(3);
+    const account = await fx.inbound.getAccount(name);
+    const warnings = (await fx.inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "source.mismatch");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].level).toBe("warn");
+    expect(warnings[0].message).toMatch(/^3 message\(s\) .* were left on the server, not deleted/);
+  });
+
   it("resynchronises after a UIDVALIDITY change without duplicates or loss", async () => {
     const box = fx.newMailbox();
     for (let i = 1; i <= 5; i++) fx.dovecot.deliver(box.user, makeMessage(i));
