@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   POP3_PROTOCOL_ERROR: "The POP3 server sent a reply that breaks the protocol.",
   PROTOCOL_LIMIT_EXCEEDED: "The server sent a line or literal beyond Inbound's safety limits.",
   STORE_FAILED: "Writing to the database or blob store failed.",
+  STORE_MISMATCH: "The raw spool in the data directory belongs to another database, or holds messages this database does not know; point DATABASE_URL and --data-dir at a database and data directory that belong together.",
   BLOB_NOT_FOUND: "A stored raw message or attachment file is missing from the blob store; restore the blobs directory from a backup.",
   DATABASE_URL_INVALID: "DATABASE_URL is not a postgres:// URL or an SQLite path.",
   SECRET_KEY_INVALID: "INBOUND_ENCRYPTION_KEY must be 32 bytes, written as base64 or hex.",

@@ -81,6 +81,8 @@ const DEFAULT_TAKING_GRACE_MS = 10_000;
 
 /** An unreferenced spool segment older than this is left over from a crash or a failed commit. */
 const SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
+/** The same "spool not swept" warning is logged again after this long. */
+const SPOOL_WARNING_INTERVAL_MS = 60 * 60 * 1000;
 
 interface Unsaved {
   item: WorkItem;
@@ -201,8 +203,24 @@ export function createMessageProcessor(options: {
     });
   }
 
-  /** Delete spool segments no row points into that were last written long ago (a crash, a failed commit). */
+  // The last "spool not swept" warning, so a service polling every minute logs it hourly, not each time.
+  let sweepWarning = { message: "", at: 0 };
+
+  /**
+   * Delete spool segments no row points into that were last written long ago (a crash, a failed commit),
+   * when the spool belongs to this database. To another database every segment looks unreferenced:
+   * then nothing is deleted and a warning event says whose the spool is and what to do.
+   */
   async function sweepSpool(): Promise<void> {
+    const ownership = await store.spoolOwner.check();
+    if (ownership.state !== "owned") {
+      const problem = store.spoolOwner.notOwnedError(ownership);
+      const message = `Old spool segments were not swept: ${problem.message}`;
+      if (message === sweepWarning.message && Date.now() - sweepWarning.at < SPOOL_WARNING_INTERVAL_MS) return;
+      sweepWarning = { message, at: Date.now() };
+      await store.events.append({ accountId: null, type: "spool.sweep_skipped", level: "warn", message, data: { code: problem.code, ...problem.details } });
+      return;
+    }
     const cutoff = Date.now() - SPOOL_ORPHAN_AGE_MS;
     for (const { segment, modifiedAt } of await store.spool.list()) {
       if (modifiedAt.getTime() < cutoff && !(await store.messages.spoolSegmentInUse(segment))) await store.spool.remove(segment);

@@ -1,5 +1,5 @@
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Kysely } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { migrateToLatest } from "./migrations/migrate-to-latest.js";
@@ -7,6 +7,7 @@ import { createPostgresDialect } from "./postgres-dialect.js";
 import type { Schema } from "./schema.js";
 import { createSqliteDialect } from "./sqlite-dialect.js";
 import type { StoreDialect } from "./store-dialect.js";
+import { readStoreId } from "./store-identity.js";
 
 /** Options for {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -20,6 +21,10 @@ export interface OpenDatabaseOptions {
 export interface Database {
   db: Kysely<Schema>;
   dialect: StoreDialect["name"];
+  /** The store id: random, made once when the database was created, the same on every open (see store-identity.ts). */
+  id: string;
+  /** Where the database is, without credentials, for messages to an operator: "PostgreSQL at db.example.com:5432/inbound". */
+  description: string;
   /** The dialect's capabilities, for the rare caller that needs them. */
   capabilities: StoreDialect;
   close(): Promise<void>;
@@ -53,6 +58,27 @@ export function selectDialect(options: OpenDatabaseOptions): StoreDialect {
 }
 
 /**
+ * Where the database of `options` is, in words an operator recognises and
+ * without credentials (a URL's user, password and query are left out).
+ *
+ * @example
+ * ```ts
+ * describeDatabase({ dataDir: "/data" }); // "SQLite at /data/inbound.db"
+ * describeDatabase({ databaseUrl: "postgres://app:secret@db:5432/inbound", dataDir: "/data" }); // "PostgreSQL at db:5432/inbound"
+ * ```
+ */
+export function describeDatabase(options: OpenDatabaseOptions): string {
+  const url = options.databaseUrl?.trim();
+  if (url === undefined || url === "") return `SQLite at ${resolve(options.dataDir, "inbound.db")}`;
+  try {
+    const parsed = new URL(url);
+    return `PostgreSQL at ${parsed.host}${parsed.pathname}`;
+  } catch {
+    return "PostgreSQL (DATABASE_URL)";
+  }
+}
+
+/**
  * Open the database, creating it and applying migrations as needed.
  *
  * @example
@@ -66,8 +92,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const dialect = selectDialect(options);
   await mkdir(options.dataDir, { recursive: true });
   const db = new Kysely<Schema>({ dialect: dialect.createKyselyDialect() });
+  let id: string;
   try {
     await migrateToLatest(db, { dialect: dialect.name });
+    id = await readStoreId(db);
   } catch (error) {
     await db.destroy();
     if (error instanceof InboundError) throw error;
@@ -77,5 +105,5 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       retryable: dialect.name === "postgres",
     });
   }
-  return { db, dialect: dialect.name, capabilities: dialect, close: () => db.destroy() };
+  return { db, dialect: dialect.name, id, description: describeDatabase(options), capabilities: dialect, close: () => db.destroy() };
 }

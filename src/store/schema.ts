@@ -234,6 +234,14 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/** `store_identity` (0008): one row, the database's random id; the raw spool's owner marker names it. */
+export interface StoreIdentityTable {
+  /** Always 1, so the table holds one row. */
+  singleton: number;
+  id: string;
+  created_at: string;
+}
+
 export interface Schema {
   accounts: AccountsTable;
   messages: MessagesTable;
@@ -252,4 +260,5 @@ export interface Schema {
   users: UsersTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
+  store_identity: StoreIdentityTable;
 }

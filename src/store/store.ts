@@ -12,6 +12,7 @@ import { createLeaseRepository, type LeaseRepository } from "./lease-repository.
 import { createMessageRepository, type MessageRepository, type RawLocation } from "./message-repository.js";
 import { createRawSpool, type RawSpool } from "./raw-spool.js";
 import type { Schema } from "./schema.js";
+import { createSpoolOwner, guardSpoolWrites, type SpoolOwner } from "./spool-owner.js";
 import { createWebhookRepository, type WebhookRepository } from "./webhook-repository.js";
 import { createSubscriptionRepository, type SubscriptionRepository } from "./subscription-repository.js";
 import { createUserRepository, type UserRepository } from "./user-repository.js";
@@ -36,8 +37,14 @@ export interface Store {
   users: UserRepository;
   apiTokens: ApiTokenRepository;
   blobs: BlobStore;
-  /** Raw messages: one append-only segment file per batch, kept while any message points into it. */
+  /**
+   * Raw messages: one append-only segment file per batch, kept while any
+   * message points into it. Creating a segment throws STORE_MISMATCH unless
+   * the spool belongs to this database (see `spoolOwner`).
+   */
   spool: RawSpool;
+  /** Which database the spool belongs to; only its owner takes into it or sweeps it. */
+  spoolOwner: SpoolOwner;
   /** A stored message's raw bytes. Throws BLOB_NOT_FOUND when the file holding them is gone. */
   openRaw(location: RawLocation): Readable;
   /**
@@ -66,13 +73,17 @@ export async function createStore(options: StoreOptions): Promise<Store> {
   const database = await openDatabase(options);
   const { db } = database;
   const blobs = createBlobStore(join(options.dataDir, "blobs"));
-  const spool = createRawSpool(join(blobs.dir, "spool"));
+  const rawSpool = createRawSpool(join(blobs.dir, "spool"));
+  const messages = createMessageRepository(db);
+  const events = createEventRepository(db);
+  const spoolOwner = createSpoolOwner({ spool: rawSpool, databaseId: database.id, database: database.description, messages, events });
+  const spool = guardSpoolWrites(rawSpool, spoolOwner);
   return {
     database,
     accounts: createAccountRepository(db),
-    messages: createMessageRepository(db),
+    messages,
     checkpoints: createCheckpointRepository(db),
-    events: createEventRepository(db),
+    events,
     leases: createLeaseRepository(db, "run_leases"),
     watchLeases: createLeaseRepository(db, "watch_leases"),
     webhooks: createWebhookRepository(db),
@@ -82,6 +93,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     apiTokens: createApiTokenRepository(db),
     blobs,
     spool,
+    spoolOwner,
     openRaw(location) {
       return location.spool === null ? blobs.createReadStream(location.rawSha256) : spool.createReadStream(location.spool, location.size);
     },

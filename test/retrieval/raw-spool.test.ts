@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { text } from "node:stream/consumers";
+import { buffer, text } from "node:stream/consumers";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { loadReceivedMessage } from "../../src/delivery/received-message.js";
 import { parseRaw } from "../../src/mime/parse-raw.js";
@@ -11,9 +11,10 @@ import { createRawTaker, runBatches, type Batch } from "../../src/retrieval/raw-
 import { createRawSpool, type RawSpool } from "../../src/store/raw-spool.js";
 import type { TakenMessage } from "../../src/store/message-repository.js";
 import { sourceKey } from "../../src/store/source-key.js";
-import type { Store } from "../../src/store/store.js";
+import { SPOOL_MARKER_FILE } from "../../src/store/spool-marker.js";
+import { createStore, type Store } from "../../src/store/store.js";
 import { createAccount } from "../store/fixtures.js";
-import { DIALECTS, openTestStore } from "../store/test-databases.js";
+import { createTestDatabase, DIALECTS, openTestStore } from "../store/test-databases.js";
 import { makeMessage } from "./retrieval-fixture.js";
 
 /*
@@ -23,23 +24,38 @@ import { makeMessage } from "./retrieval-fixture.js";
  * that: readable at every step, never lost, never silently damaged.
  */
 describe.each(DIALECTS)("raw spool on %s", (dialect) => {
-  let cleanup: (() => Promise<void>) | undefined;
+  // Closed last opened first: a database opened beside another lives in its data directory.
+  const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
-    await cleanup?.();
-    cleanup = undefined;
+    for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) await cleanup();
   });
 
-  async function open(): Promise<{ store: Store; accountId: string }> {
+  async function open(): Promise<{ store: Store; accountId: string; dataDir: string; databaseUrl: string | undefined }> {
     const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    return { store: opened.store, accountId: await createAccount(opened.store) };
+    cleanups.push(opened.cleanup);
+    return { store: opened.store, accountId: await createAccount(opened.store), dataDir: opened.target.dataDir, databaseUrl: opened.target.databaseUrl };
   }
 
-  /** Take `raws` as one batch the way a retrieval does; resolves the new message ids. */
-  async function takeBatch(store: Store, accountId: string, raws: string[], prefix = "u"): Promise<string[]> {
+  /**
+   * Another database on the same data directory: the other dialect, so on
+   * PostgreSQL it is the fresh SQLite file a process started without
+   * DATABASE_URL opens there.
+   */
+  async function openBeside(dataDir: string): Promise<Store> {
+    const other = await createTestDatabase(dialect === "sqlite" ? "postgres" : "sqlite");
+    const store = await createStore({ databaseUrl: other.databaseUrl, dataDir });
+    cleanups.push(async () => {
+      await store.close();
+      await other.cleanup();
+    });
+    return store;
+  }
+
+  /** Take `raws` as one batch the way a retrieval does (into `spool`, the store's own by default); resolves the new message ids. */
+  async function takeBatch(store: Store, accountId: string, raws: string[], prefix = "u", spool: RawSpool = store.spool): Promise<string[]> {
     const rows: TakenMessage[] = [];
     let inserted: readonly string[] = [];
-    await runBatches(store.spool, [{
+    await runBatches(spool, [{
       fetch: async (taker) => {
         for (const [i, raw] of raws.entries()) {
           await taker.take(Buffer.from(raw), (taken) => {
@@ -57,7 +73,27 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
 
   const processorFor = (store: Store) => createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) });
   const account = (id: string) => ({ id, sanitize: true, inlineImages: false });
-  const segments = (store: Store) => readdirSync(store.spool.dir).filter((name) => name.endsWith(".seg"));
+  const segments = (store: Store) => readdirSync(store.spool.dir).filter((name) => name.endsWith(".seg")).sort();
+  const anHourAgo = () => new Date(Date.now() - 61 * 60 * 1000);
+  /** Make every segment look an hour old, so a sweep judges each by its references alone. */
+  const ageAll = (store: Store) => {
+    for (const name of segments(store)) utimesSync(join(store.spool.dir, name), anHourAgo(), anHourAgo());
+  };
+  const marker = (store: Store) => JSON.parse(readFileSync(join(store.spool.dir, SPOOL_MARKER_FILE), "utf8")) as { databaseId: string; database: string };
+  const hasMarker = (store: Store) => existsSync(join(store.spool.dir, SPOOL_MARKER_FILE));
+  const eventsOf = async (store: Store, type: string) => (await store.events.list({ limit: 1000 })).filter((e) => e.type === type);
+  /** Each message of `ids` reads back as the matching one of `raws`, byte for byte. */
+  async function expectReadBack(store: Store, ids: string[], raws: string[]): Promise<void> {
+    const locations = await store.messages.rawLocations(ids);
+    for (const [i, id] of ids.entries()) expect((await buffer(store.openRaw(locations.get(id)!))).equals(Buffer.from(raws[i]))).toBe(true);
+  }
+  /** A segment nothing points into, as a crash before the commit leaves it. */
+  async function leftover(spool: RawSpool, raw: string): Promise<string> {
+    const segment = await spool.create();
+    await segment.append(Buffer.from(raw), 0);
+    await segment.close();
+    return `${segment.name}.seg`;
+  }
 
   it("keeps a taken message in its segment, readable before and after the parse, with no second copy", async () => {
     const { store, accountId } = await open();
@@ -180,6 +216,162 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     expect(segments(store)).not.toContain(`${stale.name}.seg`);
     await fresh.discard();
     expect(segments(store)).toEqual([`${referenced}.seg`]);
+  });
+
+  /*
+   * The spool belongs to one database. To any other, every segment looks
+   * like an orphan: a process started on the same data directory with
+   * another database (DATABASE_URL unset on a PostgreSQL deployment opens a
+   * fresh SQLite file there) must not sweep the raw mail away.
+   */
+
+  it("lets a second database on the same data directory sweep nothing and take nothing: the first one's old segments survive and read back byte for byte", async () => {
+    const { store, accountId, dataDir } = await open();
+    const raws = [makeMessage(1), makeMessage(2), makeMessage(3) + "z".repeat(200 * 1024)];
+    const ids = [...(await takeBatch(store, accountId, raws.slice(0, 2))), ...(await takeBatch(store, accountId, raws.slice(2), "v"))];
+    ageAll(store);
+    const before = segments(store);
+    expect(before).toHaveLength(2);
+    expect(marker(store).databaseId).toBe(store.database.id);
+
+    const intruder = await openBeside(dataDir);
+    expect(intruder.database.id).not.toBe(store.database.id);
+    expect(intruder.spool.dir).toBe(store.spool.dir);
+    // What `inbound serve` does at startup, and every retrieval before it takes.
+    await processorFor(intruder).processPending(async () => account(accountId));
+    expect(segments(store)).toEqual(before);
+    await expectReadBack(store, ids, raws);
+
+    const [warning, ...more] = await eventsOf(intruder, "spool.sweep_skipped");
+    expect(more).toEqual([]);
+    expect(warning.level).toBe("warn");
+    expect(warning.message).toContain(`belongs to another database, ${store.database.id} (${store.database.description})`);
+    expect(warning.message).toContain(intruder.database.id);
+    expect(warning.message).toMatch(/Point DATABASE_URL at the database the spool belongs to/);
+    expect(warning.data).toMatchObject({ code: "STORE_MISMATCH", spoolDatabaseId: store.database.id, databaseId: intruder.database.id });
+
+    // Mail it took would sit where the owner's sweep deletes it: the take is refused before any byte is written.
+    const intruderAccount = await createAccount(intruder);
+    const refused = await takeBatch(intruder, intruderAccount, [makeMessage(4)]).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "STORE_MISMATCH", retryable: false });
+    expect((refused as Error).message).toContain(store.database.id);
+    expect((refused as Error).message).toContain(intruder.database.id);
+    expect((refused as Error).message).toMatch(/--data-dir/);
+    expect(segments(store)).toEqual(before);
+    expect(marker(store).databaseId).toBe(store.database.id);
+
+    // The owner's messages are all there, parse from their segments, and nothing of theirs went.
+    expect(await processorFor(store).process(account(accountId), ids)).toEqual({ parsed: 3, parseErrors: 0 });
+    expect((await store.messages.get(ids[1])).subject).toBe("Message 2");
+    expect(segments(store)).toEqual(before);
+  });
+
+  it("still lets the owner sweep a real orphan, and only that, while a database beside it sweeps nothing", async () => {
+    const { store, accountId, dataDir } = await open();
+    const raws = [makeMessage(11), makeMessage(12)];
+    const ids = await takeBatch(store, accountId, raws);
+    const orphan = await leftover(store.spool, makeMessage(13));
+    ageAll(store);
+    const referenced = segments(store).filter((name) => name !== orphan);
+    expect(referenced).toHaveLength(1);
+
+    await processorFor(await openBeside(dataDir)).processPending(async () => account(accountId));
+    expect(segments(store)).toContain(orphan);
+
+    await processorFor(store).processPending(async () => account(accountId));
+    expect(segments(store)).toEqual(referenced);
+    await expectReadBack(store, ids, raws);
+    expect(await eventsOf(store, "spool.sweep_skipped")).toEqual([]);
+  });
+
+  it("gives a spool from before owner markers to its database when every segment in it is that database's", async () => {
+    const { store, accountId } = await open();
+    // How an earlier version took: straight into the spool directory, no marker.
+    const earlier = createRawSpool(store.spool.dir);
+    const raws = [makeMessage(21), makeMessage(22), makeMessage(23)];
+    const ids = [...(await takeBatch(store, accountId, raws.slice(0, 2), "a", earlier)), ...(await takeBatch(store, accountId, raws.slice(2), "b", earlier))];
+    ageAll(store);
+    const before = segments(store);
+    expect(before).toHaveLength(2);
+    expect(hasMarker(store)).toBe(false);
+
+    await processorFor(store).processPending(async () => account(accountId));
+    expect(marker(store)).toMatchObject({ databaseId: store.database.id, database: store.database.description });
+    expect(segments(store)).toEqual(before);
+    await expectReadBack(store, ids, raws);
+    const [claimed] = await eventsOf(store, "spool.claimed");
+    expect(claimed.data).toMatchObject({ databaseId: store.database.id, segments: 2 });
+    expect(await eventsOf(store, "spool.sweep_skipped")).toEqual([]);
+    // Owned now: taking works as before.
+    expect(await takeBatch(store, accountId, [makeMessage(24)], "c")).toHaveLength(1);
+  });
+
+  it("neither sweeps nor claims nor takes into a spool from before owner markers holding a segment its database does not know, and says so", async () => {
+    const { store, accountId, dataDir } = await open();
+    const earlier = createRawSpool(store.spool.dir);
+    const raws = [makeMessage(31), makeMessage(32)];
+    const ids = await takeBatch(store, accountId, raws, "a", earlier);
+    // Nothing here points into it: another database's mail, newer mail of a restored backup, or a crash's leftover.
+    const unknown = await leftover(earlier, makeMessage(33));
+    ageAll(store);
+    const before = segments(store);
+
+    const processor = processorFor(store);
+    await processor.processPending(async () => account(accountId));
+    await processor.processPending(async () => account(accountId));
+    expect(segments(store)).toEqual(before);
+    expect(hasMarker(store)).toBe(false);
+    await expectReadBack(store, ids, raws);
+    // Reported once, not at every sweep.
+    const [warning, ...more] = await eventsOf(store, "spool.sweep_skipped");
+    expect(more).toEqual([]);
+    expect(warning.level).toBe("warn");
+    expect(warning.message).toContain(`1 segment file(s) in it hold nothing this database, ${store.database.id}`);
+    expect(warning.message).toContain(unknown);
+    expect(warning.message).toMatch(/move those files out of the spool directory/);
+    expect(warning.data).toMatchObject({ code: "STORE_MISMATCH", unreferenced: [unknown.slice(0, -4)], unreferencedCount: 1 });
+
+    const refused = await takeBatch(store, accountId, [makeMessage(34)], "b").catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "STORE_MISMATCH", retryable: true });
+    expect((refused as Error).message).toContain(unknown);
+    expect(segments(store)).toEqual(before);
+
+    // Once someone has moved it out, the spool is this database's and mail flows again.
+    renameSync(join(store.spool.dir, unknown), join(dataDir, unknown));
+    await processor.processPending(async () => account(accountId));
+    expect(marker(store).databaseId).toBe(store.database.id);
+    expect(await takeBatch(store, accountId, [makeMessage(34)], "b")).toHaveLength(1);
+    await expectReadBack(store, ids, raws);
+  });
+
+  it("sweeps nothing from and takes nothing into a spool whose owner marker is damaged, and names the file", async () => {
+    const { store, accountId, dataDir, databaseUrl } = await open();
+    const raws = [makeMessage(41)];
+    const ids = await takeBatch(store, accountId, raws);
+    await leftover(store.spool, makeMessage(42));
+    ageAll(store);
+    const before = segments(store);
+    writeFileSync(join(store.spool.dir, SPOOL_MARKER_FILE), '{"databaseId":');
+    // A process started after the damage (one that had read the marker remembers its owner).
+    const restarted = await createStore({ databaseUrl, dataDir });
+    cleanups.push(() => restarted.close());
+
+    await processorFor(restarted).processPending(async () => account(accountId));
+    expect(segments(store)).toEqual(before);
+    const refused = await takeBatch(restarted, accountId, [makeMessage(43)], "b").catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "STORE_FAILED", message: expect.stringContaining(`owner marker ${join(store.spool.dir, SPOOL_MARKER_FILE)} is damaged`) });
+    expect(segments(store)).toEqual(before);
+    await expectReadBack(restarted, ids, raws);
+  });
+
+  it("lets every process of one database use the spool it claimed, whichever claims first", async () => {
+    const { store, dataDir, databaseUrl } = await open();
+    // A second process on the same database and data directory (scale-out on PostgreSQL, a CLI beside `serve` on SQLite).
+    const second = await createStore({ databaseUrl, dataDir });
+    cleanups.push(() => second.close());
+    expect(second.database.id).toBe(store.database.id);
+    expect(await Promise.all([store.spoolOwner.check(), second.spoolOwner.check()])).toEqual([{ state: "owned" }, { state: "owned" }]);
+    expect(await eventsOf(store, "spool.claimed")).toHaveLength(1);
   });
 });
 

@@ -1,11 +1,11 @@
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { isInboundError } from "../../src/core/inbound-error.js";
-import { openDatabase, selectDialect } from "../../src/store/database.js";
+import { describeDatabase, openDatabase, selectDialect } from "../../src/store/database.js";
 import { migrateToLatest } from "../../src/store/migrations/migrate-to-latest.js";
 import { createTestDatabase, DIALECTS, type TestDatabase } from "./test-databases.js";
 
-const TABLES = ["accounts", "api_tokens", "attachments", "checkpoints", "deliveries", "delivery_dispatch", "delivery_handlers", "events", "message_sources", "messages", "outbox", "run_leases", "sessions", "subscriptions", "users", "watch_leases", "webhooks"];
+const TABLES = ["accounts", "api_tokens", "attachments", "checkpoints", "deliveries", "delivery_dispatch", "delivery_handlers", "events", "message_sources", "messages", "outbox", "run_leases", "sessions", "store_identity", "subscriptions", "users", "watch_leases", "webhooks"];
 
 describe.each(DIALECTS)("database on %s", (dialect) => {
   let target: TestDatabase | undefined;
@@ -81,6 +81,30 @@ describe.each(DIALECTS)("database on %s", (dialect) => {
     }
   });
 
+  it("gives each database a random store id of its own, the same on every open, in one row", async () => {
+    target = await createTestDatabase(dialect);
+    const first = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    const id = first.id;
+    await first.close();
+    const again = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
+    const other = await createTestDatabase(dialect);
+    const another = await openDatabase({ databaseUrl: other.databaseUrl, dataDir: other.dataDir });
+    try {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(again.id).toBe(id);
+      expect(another.id).not.toBe(id);
+      // A second row cannot be added: the id is one value, not a choice.
+      await expect(again.db.insertInto("store_identity").values({ singleton: 1, id: "x", created_at: "2025-01-01T00:00:00.000Z" }).execute()).rejects.toThrow();
+      await expect(again.db.insertInto("store_identity").values({ singleton: 2, id: "x", created_at: "2025-01-01T00:00:00.000Z" }).execute()).rejects.toThrow();
+      expect(await again.db.selectFrom("store_identity").select("id").execute()).toEqual([{ id }]);
+      expect(again.description).toBe(dialect === "sqlite" ? `SQLite at ${target.dataDir}/inbound.db` : `PostgreSQL at ${new URL(target.databaseUrl as string).host}${new URL(target.databaseUrl as string).pathname}`);
+    } finally {
+      await again.close();
+      await another.close();
+      await other.cleanup();
+    }
+  });
+
   it("returns 64-bit integer columns and counts as numbers", async () => {
     target = await createTestDatabase(dialect);
     const database = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir });
@@ -122,6 +146,11 @@ describe("database selection", () => {
       await database.close();
       await target.cleanup();
     }
+  });
+
+  it("describes a database without its credentials", () => {
+    expect(describeDatabase({ databaseUrl: "postgres://app:s3cret@db.example.com:5433/inbound?password=s3cret", dataDir: "/data" })).toBe("PostgreSQL at db.example.com:5433/inbound");
+    expect(describeDatabase({ dataDir: "/var/lib/inbound" })).toBe("SQLite at /var/lib/inbound/inbound.db");
   });
 
   it("fails with STORE_FAILED when PostgreSQL cannot be reached", async () => {

@@ -6,6 +6,7 @@ import { subscriptionsMigration } from "./0004-subscriptions.js";
 import { usersMigration } from "./0005-users.js";
 import { watchLeasesMigration } from "./0006-watch-leases.js";
 import { rawSpoolMigration } from "./0007-raw-spool.js";
+import { storeIdentityMigration } from "./0008-store-identity.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0005-users": usersMigration,
   "0006-watch-leases": watchLeasesMigration,
   "0007-raw-spool": rawSpoolMigration,
+  "0008-store-identity": storeIdentityMigration,
 };
 
 /**
