@@ -342,9 +342,13 @@ export class ImapSession {
         if (!download.content) return;
         // Count bytes as they pass rather than with a 'data' listener, which would start
         // the stream flowing before onMessage reads it and drop the first chunks.
-        const counted = download.content.pipe(new Transform({ transform(chunk, _encoding, done) { touch(); done(null, chunk); } }));
+        let received = 0;
+        const counted = download.content.pipe(new Transform({ transform(chunk: Buffer, _encoding, done) { touch(); received += chunk.length; done(null, chunk); } }));
         download.content.once("error", (error) => counted.destroy(error));
         await onMessage(meta, counted);
+        // imapflow ends a partial download quietly when a chunk comes back without a body: a
+        // message cut short would be stored (and deleted on the server) as if whole.
+        if (received !== meta.size) throw incomplete(this.options.host, meta.uid, meta.size, received);
       });
     }
   }
@@ -453,4 +457,14 @@ async function refused(client: ImapFlow, message: string, details: Record<string
   await new Promise((resolve) => setImmediate(resolve));
   if (!client.usable) return new InboundError("CONNECTION_CLOSED", { message: `The connection closed during ${String(details.command)}.`, retryable: true, details });
   return new InboundError("IMAP_COMMAND_FAILED", { message, details });
+}
+
+function incomplete(host: string, uid: number, announced: number, received: number): InboundError {
+  return new InboundError("IMAP_MESSAGE_INCOMPLETE", {
+    message:
+      `${host} announced ${announced} bytes for UID ${uid} (RFC822.SIZE) but sent ${received}; nothing of its batch was stored or removed from the server, and the next run fetches it again. ` +
+      "If this repeats for the same message, the server reports a wrong size for it: ask its administrator to rebuild the mailbox index.",
+    retryable: true,
+    details: { uid, announced, received },
+  });
 }
