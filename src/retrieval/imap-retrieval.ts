@@ -111,7 +111,7 @@ async function resynchronise(run: ProtocolRun, session: ImapSession, folder: str
   let highest = 0;
   await store.transaction(async (trx) => {
     for (const meta of metas) {
-      const match = await store.messages.findResyncMatch(account.id, folder, { messageIdHeader: meta.messageId, size: meta.size, sentDate: meta.date }, trx);
+      const match = await store.messages.findResyncMatch(account.id, folder, { messageIdHeader: meta.messageId, size: meta.size, sentDate: meta.date, uidValidity: newValidity }, trx);
       if (!match.found) continue;
       const { linked } = await store.messages.linkSource(trx, account.id, sourceKey({ protocol: "imap", folder, uidValidity: newValidity, uid: meta.uid }), match.messageId);
       if (linked) relinked++;

@@ -193,9 +193,12 @@ export interface MessageRepository {
   /**
    * After a UIDVALIDITY reset: the stored message in this account and folder
    * with the same Message-ID, size and date, if any. A message without a
-   * Message-ID never matches (too weak to call it the same message).
+   * Message-ID never matches (too weak to call it the same message). With
+   * `uidValidity` (the new one), a stored message already linked under it is
+   * no match: one stored message stands for one message on the server, so a
+   * second server copy is fetched rather than deleted as if it were stored.
    */
-  findResyncMatch(accountId: string, folder: string | null, probe: { messageIdHeader: string | null; size: number; sentDate: Date | string | null }, executor?: Executor): Promise<ResyncMatch>;
+  findResyncMatch(accountId: string, folder: string | null, probe: { messageIdHeader: string | null; size: number; sentDate: Date | string | null; uidValidity?: string }, executor?: Executor): Promise<ResyncMatch>;
   /** Point another source key at an existing message. `linked: false` when the key was already in the ledger. */
   linkSource(trx: Executor, accountId: string, sourceKey: string, messageId: string): Promise<{ linked: boolean }>;
   /** Oldest first: messages still waiting for the parser. */
@@ -536,6 +539,14 @@ export function createMessageRepository(db: Executor): MessageRepository {
         .where("size", "=", probe.size);
       query = folder === null ? query.where("folder", "is", null) : query.where("folder", "=", folder);
       query = sentDate === null ? query.where("sent_date", "is", null) : query.where("sent_date", "=", sentDate);
+      if (probe.uidValidity !== undefined && folder !== null) {
+        const prefix = imapSourceKeyPrefix(folder, probe.uidValidity);
+        query = query.where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom("message_sources")
+            .select("message_sources.message_id")
+            .whereRef("message_sources.message_id", "=", "messages.id")
+            .where(sql<string>`substr(message_sources.source_key, 1, ${sql.lit(prefix.length)})`, "=", prefix))));
+      }
       const row = await query.orderBy("id").limit(1).executeTakeFirst();
       return row === undefined ? { found: false } : { found: true, messageId: row.id };
     },

@@ -195,6 +195,26 @@ describe.each(DIALECTS)("retrieval on %s", (dialect) => {
     expect((await fx.inbound.fetch("reset")).stored).toBe(0);
   });
 
+  it("after a UIDVALIDITY change, links one stored message to one server message: a look-alike is fetched, not deleted", async () => {
+    const box = fx.newMailbox();
+    // Same Message-ID, Date and size, different words: a resend, or a copy someone edited.
+    const lookAlike = (body: string) => makeMessage(1, { body }).replace(/Message-ID: <[^>]+>/, "Message-ID: <resent@example.com>");
+    fx.dovecot.deliver(box.user, lookAlike("Invoice total: 100 EUR"));
+    fx.dovecot.deliver(box.user, lookAlike("Invoice total: 900 EUR"));
+    await fx.inbound.addAccount(fx.account("alike", box, { protocol: "imap", security: "none" }, { limit: 1 }));
+    expect((await fx.inbound.fetch("alike")).stored).toBe(1);
+    await fx.dovecot.resetUidValidity(box.user);
+
+    await fx.inbound.updateAccount("alike", { after: "delete", all: true });
+    const summary = await fx.inbound.fetch("alike");
+    // The first is the stored one (relinked, then deleted as a leftover); the second was never stored.
+    expect(summary).toMatchObject({ fetched: 1, stored: 1, duplicates: 0, postActions: 2 });
+    expect(fx.dovecot.count(box.user)).toBe(0);
+    const stored = (await fx.inbound.listMessages({ account: "alike" })).items;
+    const texts = await Promise.all(stored.map(async (m) => (await fx.inbound.getMessage(m.id)).textBody?.trim()));
+    expect(texts.sort()).toEqual(["Invoice total: 100 EUR", "Invoice total: 900 EUR"]);
+  });
+
   it("stores a malformed message raw with a parse error and goes on with the rest", async () => {
     const box = fx.newMailbox();
     fx.dovecot.deliver(box.user, makeMessage(1));
