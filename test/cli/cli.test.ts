@@ -226,4 +226,25 @@ describe("inbound with no data yet", () => {
     expect(existsSync(join(dataDir, "inbound.db"))).toBe(true);
     expect(existsSync(join(dataDir, "secret.key"))).toBe(false);
   });
+
+  it("refuses, in plain words, to use a stored password under another key, and never prints garbage or the secret", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "inbound-keys-"));
+    const keyA = { INBOUND_ENCRYPTION_KEY: Buffer.alloc(32, 0xa1).toString("base64") };
+    const keyB = { INBOUND_ENCRYPTION_KEY: Buffer.alloc(32, 0xb2).toString("base64") };
+    const password = "Only-Key-A-Knows-This-1";
+    // Port 1 on loopback refuses connections: a fetch that gets that far has read the password.
+    const added = await cli(["--data-dir", dataDir, "accounts", "add", "--name", "k", "--protocol", "imap", "--security", "none", "--host", "127.0.0.1", "--port", "1", "--user", "u", "--password", password], keyA);
+    expect(added.code, added.stderr).toBe(0);
+
+    const wrong = await cli(["--data-dir", dataDir, "fetch", "k", "--json"], keyB);
+    expect(wrong.code).toBe(1);
+    const error = wrong.json().error;
+    expect(["SECRET_KEY_UNKNOWN", "SECRET_KEY_MISMATCH"]).toContain(error.code);
+    expect(error.message).toMatch(/INBOUND_ENCRYPTION_KEY|secret\.key/);
+    expect(wrong.stdout + wrong.stderr).not.toContain(password);
+
+    const right = await cli(["--data-dir", dataDir, "fetch", "k", "--json"], keyA);
+    expect(right.json().error.code).toBe("CONNECTION_FAILED");
+    expect(right.stdout + right.stderr).not.toContain(password);
+  });
 });
