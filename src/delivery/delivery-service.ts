@@ -146,7 +146,9 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   const leaseMs = options.leaseMs ?? 30_000;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const owner = newOwnerId();
-  const targets = createWebhookTargetCache(store, box);
+  const targets = createWebhookTargetCache(store, box, 1_000, (record, error) =>
+    log.error({ err: error, webhookId: record.id, url: record.url }, "cannot open this webhook's secret; its deliveries wait until INBOUND_ENCRYPTION_KEY holds the key that sealed it (or the secret is set again)"),
+  );
   const handlers = new Map<string, LocalHandler>();
   const inFlight = new Map<string, InFlight>();
   const counters = { delivered: 0, failures: 0, parked: 0, webhooksDisabled: 0 };

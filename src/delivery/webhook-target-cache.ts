@@ -25,13 +25,25 @@ export interface WebhookTargetCache {
  * const target = (await targets.enabled()).get(webhookId);
  * ```
  */
-export function createWebhookTargetCache(store: Store, box: SecretBox, maxAgeMs = 1_000): WebhookTargetCache {
+export function createWebhookTargetCache(store: Store, box: SecretBox, maxAgeMs = 1_000, onUnreadable: (record: WebhookRecord, error: unknown) => void = () => undefined): WebhookTargetCache {
   let cached: { at: number; targets: Promise<Map<string, WebhookTarget>> } | undefined;
+  // Told once per webhook and error, not at every reload.
+  const told = new Set<string>();
   async function load(): Promise<Map<string, WebhookTarget>> {
     const targets = new Map<string, WebhookTarget>();
     for (const record of await store.webhooks.list()) {
       if (!record.enabled) continue;
-      targets.set(record.id, { record, secret: box.open(await store.webhooks.getSecretCiphertext(record.id)) });
+      try {
+        targets.set(record.id, { record, secret: box.open(await store.webhooks.getSecretCiphertext(record.id)) });
+      } catch (error) {
+        // A secret sealed under a key this process lacks (another data dir's secret.key, say) stops
+        // that webhook only: its deliveries wait, as a disabled one's do, and every other goes on.
+        const key = `${record.id}:${error instanceof Error ? error.message : String(error)}`;
+        if (!told.has(key)) {
+          told.add(key);
+          onUnreadable(record, error);
+        }
+      }
     }
     return targets;
   }

@@ -235,7 +235,8 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
         await trx.updateTable("delivery_dispatch").set({ dispatched_at: now }).where("id", "=", 1).execute();
         const events = await trx.selectFrom("outbox").select(["id", "account_id", "type"]).where("dispatched_at", "is", null).orderBy("id").limit(limit).execute();
         if (events.length === 0) return 0;
-        const webhooks = await trx.selectFrom("webhooks").select(["id", "events_json"]).where("enabled", "=", 1).execute();
+        // Disabled webhooks too: their rows wait (only enabled targets are claimed) until they are enabled again.
+        const webhooks = await trx.selectFrom("webhooks").select(["id", "events_json"]).execute();
         const handlers = await trx.selectFrom("delivery_handlers").select(["name", "events_json", "start_after"]).execute();
         // A consumer takes events stored after it came to be: ids are UUIDv7, so a webhook's own id marks its creation.
         const consumers: Array<ConsumerFilter & { startAfter: string }> = [

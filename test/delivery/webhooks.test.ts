@@ -138,10 +138,39 @@ describe.each(DIALECTS)("webhooks (%s)", (dialect) => {
     expect(pending.map((d) => d.status)).toEqual(["pending", "pending"]);
     expect(pending[1].lastStatus).toBe(410);
 
+    // Mail that arrives while it is disabled is queued for it too, not skipped.
+    await storeMessage(store, a);
+    delivery.notify();
+    await waitFor(async () => (await delivery.listDeliveries()).items.length === 3, "the third event queued for the disabled webhook");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(receiver.requests).toHaveLength(1);
+
     receiver.respond = () => 204;
     const enabled = await delivery.updateWebhook(hook.id, { enabled: true });
     expect(enabled).toMatchObject({ enabled: true, disabledReason: null });
-    await waitFor(() => successes().length === 2, "both events after re-enabling");
+    await waitFor(() => successes().length === 3, "all three events after re-enabling");
+  });
+
+  it("keeps delivering to other targets when one webhook's secret cannot be opened, and holds that one's events", async () => {
+    const a = await createAccount(store, "a");
+    const other = await startReceiver();
+    try {
+      const delivery = service();
+      const good = await delivery.addWebhook({ url: receiver.url });
+      const sealedElsewhere = await delivery.addWebhook({ url: other.url });
+      // As if added by a process whose secret.key differs: a well-formed ciphertext under an unknown key id.
+      await store.database.db.updateTable("webhooks").set({ secret_enc: testBox().box.seal("whsec_x").replace(/^([^:]+:)[^:]+/, "$10badc0de") }).where("id", "=", sealedElsewhere.id).execute();
+      await storeMessage(store, a);
+      await delivery.start();
+      await waitFor(() => successes().length === 1, "the good webhook's delivery");
+      await new Promise((r) => setTimeout(r, 200));
+      expect(other.requests).toHaveLength(0);
+      const waiting = (await delivery.listDeliveries()).items.filter((d) => d.consumer === `webhook:${sealedElsewhere.id}`);
+      expect(waiting.map((d) => d.status)).toEqual(["pending"]);
+      expect(good.id).not.toBe(sealedElsewhere.id);
+    } finally {
+      await other.close();
+    }
   });
 
   it("does not follow a redirect: a 302 is a failed attempt", async () => {
