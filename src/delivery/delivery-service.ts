@@ -15,6 +15,13 @@ import { sendWebhook, type WebhookAttempt } from "./webhook-sender.js";
 import { generateWebhookSecret, parseWebhookInput, type WebhookInput, type WebhookUpdate } from "./webhook-settings.js";
 import { createWebhookTargetCache } from "./webhook-target-cache.js";
 
+/**
+ * The message an event announced is no longer stored (its account was
+ * removed): nothing to hand over, so the delivery is done. Only the load
+ * raises it; the same code thrown by a handler itself is a failure like any.
+ */
+class MessageGone extends Error {}
+
 /** An in-process handler for stored messages. Throwing (or rejecting) means "retry later". */
 export type MessageHandler = (message: ReceivedMessage, context: HandlerContext) => unknown;
 
@@ -242,6 +249,16 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       if (inFlight.size >= concurrency || closing) break;
       if (inFlight.has(delivery.id)) continue;
       if (!(await store.deliveries.claim(delivery.id, owner, leaseMs))) continue;
+      const policy = delivery.consumer.startsWith("webhook:") ? webhookRetry : handlerRetry;
+      if (delivery.attempts >= policy.maxAttempts) {
+        // Every attempt is counted when it is claimed; one that never finished took its process down
+        // (an uncaught exception, out of memory). Trying again would crash again: park it.
+        counters.parked++;
+        const error = `${delivery.attempts} attempt(s) started and the last did not finish: the process stopped during it (a crash or kill while handling this event). Parked so it cannot take the process down again; replay it once the cause is fixed.`;
+        log.error({ deliveryId: delivery.id, eventId: delivery.eventId, consumer: delivery.consumer, attempts: delivery.attempts }, "delivery parked: its attempts never finished");
+        await store.deliveries.finish(delivery.id, owner, { status: "parked", error, httpStatus: null });
+        continue;
+      }
       start(delivery);
     }
   }
@@ -305,7 +322,7 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       await handler.run(event, { eventId: event.id, attempt: delivery.attempts + 1, signal });
     } catch (error) {
       if (signal.aborted) return { status: "released", error: "interrupted by shutdown" };
-      if (isInboundError(error, "MESSAGE_NOT_FOUND")) {
+      if (error instanceof MessageGone) {
         counters.delivered++;
         return { status: "succeeded", note: "the message is no longer stored (its account was removed); skipped" };
       }
@@ -385,8 +402,15 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
     },
     notify: wake,
     onMessage(handler, handlerOptions = {}) {
-      const run = async (event: DeliveryEvent, context: HandlerContext) =>
-        handler(await loadReceivedMessage(store, event.id, String(event.payload.messageId)), context);
+      const run = async (event: DeliveryEvent, context: HandlerContext) => {
+        let message: ReceivedMessage;
+        try {
+          message = await loadReceivedMessage(store, event.id, String(event.payload.messageId));
+        } catch (error) {
+          throw isInboundError(error, "MESSAGE_NOT_FOUND") ? new MessageGone() : error;
+        }
+        return handler(message, context);
+      };
       return addHandler(handlerOptions.name ?? "default", ["message.received"], run, handlerOptions);
     },
     on(eventType, handler, handlerOptions = {}) {

@@ -10,8 +10,8 @@ import { startReceiver, storeMessage, testBox, waitFor, type Receiver } from "./
 
 const CHILD = new URL("./delivery-child.ts", import.meta.url).pathname;
 
-function startChild(target: TestDatabase, keyHex: string): ChildProcess & { started: Promise<void> } {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, target.dataDir, target.databaseUrl ?? "", keyHex], { stdio: ["ignore", "pipe", "pipe"] });
+function startChild(target: TestDatabase, keyHex: string, env: Record<string, string> = {}): ChildProcess & { started: Promise<void> } {
+  const child = spawn(process.execPath, ["--import", "tsx", CHILD, target.dataDir, target.databaseUrl ?? "", keyHex], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stderr = "";
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   const started = new Promise<void>((resolve, reject) => {
@@ -37,6 +37,36 @@ describe.each(DIALECTS)("a delivery process killed mid-delivery (%s)", (dialect)
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await receiver.close();
     await cleanup();
+  });
+
+  it("parks an event whose attempts keep taking the process down, then delivers the ones behind it", async () => {
+    const { keyHex, box } = testBox();
+    const admin = createDeliveryService({ store, box });
+    await admin.addWebhook({ url: receiver.url, events: ["message.received"] });
+    const a = await createAccount(store, "a");
+    const poison = await storeMessage(store, a);
+    const next = await storeMessage(store, a);
+    // The poison event's attempt never ends: the test kills the process during it, as a crash would.
+    receiver.respond = ({ body }) => (body.includes(poison.eventId) ? { status: 200, delayMs: 60_000 } : 200);
+    const attemptsAt = (eventId: string) => receiver.requests.filter((r) => r.headers["inbound-event-id"] === eventId).length;
+    for (let run = 1; run <= 3; run++) {
+      const child = startChild(target, keyHex, { CHILD_MAX_ATTEMPTS: "3" });
+      children.push(child);
+      await child.started;
+      await waitFor(() => attemptsAt(poison.eventId) === run, `attempt ${run} of the poison event`);
+      child.kill("SIGKILL");
+      await once(child, "exit");
+    }
+    const last = startChild(target, keyHex, { CHILD_MAX_ATTEMPTS: "3" });
+    children.push(last);
+    await last.started;
+    await waitFor(() => attemptsAt(next.eventId) === 1, "the event behind the parked one");
+    expect(attemptsAt(poison.eventId)).toBe(3);
+    const failed = (await admin.listDeliveries({ failed: true })).items;
+    expect(failed.map((d) => [d.eventId, d.status])).toEqual([[poison.eventId, "parked"]]);
+    expect(failed[0].lastError).toMatch(/did not finish/);
+    last.kill("SIGTERM");
+    await once(last, "exit");
   });
 
   it("loses nothing after SIGKILL and restart; repeats carry the same event id", async () => {

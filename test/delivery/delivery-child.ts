@@ -10,7 +10,7 @@ import { testBox } from "./delivery-fixture.js";
 const [dataDir, databaseUrl, keyHex] = process.argv.slice(2);
 const store = await createStore({ dataDir, databaseUrl: databaseUrl || undefined });
 // A long lease: the restarted process must take over a dead one's deliveries at once, not after expiry.
-const delivery = createDeliveryService({ store, box: testBox(keyHex).box, pollIntervalMs: 20, leaseMs: 60_000, webhookRetry: { maxAttempts: 50, baseDelayMs: 20, maxDelayMs: 100 } });
+const delivery = createDeliveryService({ store, box: testBox(keyHex).box, pollIntervalMs: 20, leaseMs: 60_000, webhookRetry: { maxAttempts: Number(process.env.CHILD_MAX_ATTEMPTS ?? 50), baseDelayMs: 20, maxDelayMs: 100 } });
 await delivery.start();
 process.stdout.write("started\n");
 process.once("SIGTERM", () => {

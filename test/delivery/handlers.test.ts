@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDeliveryService, type DeliveryService } from "../../src/delivery/delivery-service.js";
 import type { ReceivedMessage } from "../../src/delivery/received-message.js";
+import { InboundError } from "../../src/core/inbound-error.js";
 import { appendOutbox } from "../../src/store/append-outbox.js";
 import { createStore, type Store } from "../../src/store/store.js";
 import { createAccount } from "../store/fixtures.js";
@@ -56,6 +57,28 @@ describe.each(DIALECTS)("in-process handlers (%s)", (dialect) => {
     expect(first.account.name).toBe("a");
     expect(first.attachments.map((x) => x.filename)).toEqual(["invoice.pdf"]);
     expect(delivery.stats()).toMatchObject({ delivered: 12, failures: 0, parked: 0 });
+  });
+
+  it("skips an event whose message is no longer stored, but treats a handler's own MESSAGE_NOT_FOUND as a failure", async () => {
+    const a = await createAccount(store, "a");
+    const delivery = service();
+    const seen: string[] = [];
+    await delivery.onMessage(async (m) => {
+      seen.push(m.eventId);
+      // The handler looks up something else that is not there: its own failure, to retry.
+      throw new InboundError("MESSAGE_NOT_FOUND", { message: "No stored message has the id the CRM asked for." });
+    }, { name: "lookup" }).ready;
+    const gone = await storeMessage(store, a);
+    const kept = await storeMessage(store, a);
+    await store.database.db.deleteFrom("messages").where("id", "=", gone.messageId).execute();
+    await delivery.start();
+    await waitFor(async () => (await delivery.listDeliveries({ failed: true })).items.some((d) => d.status === "parked"), "the failing handler's event to be parked");
+    expect(seen).not.toContain(gone.eventId);
+    expect(seen.filter((id) => id === kept.eventId)).toHaveLength(FAST_RETRY.maxAttempts);
+    const rows = (await delivery.listDeliveries()).items;
+    expect(rows.find((d) => d.eventId === gone.eventId)?.status).toBe("succeeded");
+    expect(rows.find((d) => d.eventId === kept.eventId)).toMatchObject({ status: "parked" });
+    expect(rows.find((d) => d.eventId === kept.eventId)?.lastError).toContain("HANDLER_FAILED");
   });
 
   it("retries a throwing handler with backoff, parks it after the limit, lists it as failed, and replay delivers it", async () => {
