@@ -16,6 +16,16 @@ export interface DeliveryCommandContext {
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
 
+/** `--limit N` as a whole number of at least 1, or CONFIG_INVALID naming the flag (never NaN into a query). */
+function limitFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    const message = "must be a whole number of at least 1";
+    throw new InboundError("CONFIG_INVALID", { message: `Invalid option: --limit: ${message}, got "${value}"`, details: { fields: [{ field: "--limit", message }] } });
+  }
+  return Number(value);
+}
+
 function describeWebhook(w: WebhookRecord): string {
   const state = w.enabled ? "enabled" : `disabled${w.disabledReason ? ` (${w.disabledReason})` : ""}`;
   return `${w.id}  ${w.url}\n  events: ${w.events.join(", ")}\n  state:  ${state}${w.description ? `\n  note:   ${w.description}` : ""}`;
@@ -102,9 +112,10 @@ export function registerDeliveryCommands(program: Command, ctx: DeliveryCommandC
     .option("--limit <n>", "how many (default 50)")
     .option("--cursor <cursor>", "next page")
     .action(async (flags: { failed?: boolean; account?: string; limit?: string; cursor?: string }) => {
+      const limit = limitFlag(flags.limit);
       const page = await withDelivery(async (d, store) => {
         const accountId = flags.account ? (await store.accounts.get(flags.account)).id : undefined;
-        return d.listDeliveries({ failed: flags.failed, accountId, limit: flags.limit ? Number(flags.limit) : undefined, cursor: flags.cursor });
+        return d.listDeliveries({ failed: flags.failed, accountId, limit, cursor: flags.cursor });
       });
       emit(io, ctx.json(), page, () =>
         page.items.length === 0

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { InboundError } from "./inbound-error.js";
+import { invalidTypeMessage } from "./validation-words.js";
 
 /** Mail protocols an account can use. `imaps`/`pop3s` are implicit TLS. */
 export type Protocol = "imap" | "imaps" | "pop3" | "pop3s";
@@ -79,7 +80,7 @@ function configInvalid(problems: FieldProblem[]): InboundError {
   });
 }
 
-function zodProblems(error: z.ZodError): FieldProblem[] {
+function zodProblems(error: z.ZodError, input: unknown): FieldProblem[] {
   const problems = error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") {
       return { field: issue.keys.join(", "), message: "is not a known setting" };
@@ -87,7 +88,7 @@ function zodProblems(error: z.ZodError): FieldProblem[] {
     const field = issue.path.join(".") || "(settings)";
     let message = issue.message;
     if (issue.code === "invalid_type") {
-      message = issue.input === undefined ? "is required" : `must be a ${issue.expected}`;
+      message = invalidTypeMessage(issue, input);
     } else if (issue.code === "invalid_value") {
       message = `must be one of ${issue.values.map(String).join(", ")}`;
     }
@@ -109,7 +110,7 @@ function zodProblems(error: z.ZodError): FieldProblem[] {
  */
 export function parseAccountSettings(input: unknown): AccountSettings {
   const parsed = accountInputSchema.safeParse(input);
-  if (!parsed.success) throw configInvalid(zodProblems(parsed.error));
+  if (!parsed.success) throw configInvalid(zodProblems(parsed.error, input));
   const value = parsed.data;
   const problems: FieldProblem[] = [];
   const implicitTls = value.protocol === "imaps" || value.protocol === "pop3s";

@@ -8,13 +8,17 @@ export const EVENT_TYPES = ["message.received", "mailbox.reset", "account.state_
 /** An event type from {@link EVENT_TYPES}, or one added later. */
 export type EventType = (typeof EVENT_TYPES)[number] | (string & {});
 
+/** Bounds of a user-given webhook secret, in characters; the API schema uses the same. */
+export const WEBHOOK_SECRET_MIN_LENGTH = 16;
+export const WEBHOOK_SECRET_MAX_LENGTH = 512;
+
 /** What a user gives to create a webhook. */
 export interface WebhookInput {
   /** http:// or https:// only. */
   url: string;
   /** Event types to receive; default `["*"]`. */
   events?: string[];
-  /** Shared secret for the signature, at least 16 characters; generated when absent. */
+  /** Shared secret for the signature, 16 to 512 characters; generated when absent. */
   secret?: string;
   description?: string | null;
   /** Default true. */
@@ -81,8 +85,8 @@ export function parseWebhookInput(input: unknown, partial = false): WebhookSetti
       else events = value.events.includes("*") ? ["*"] : [...new Set(value.events as string[])];
     }
   }
-  if (value.secret !== undefined && (typeof value.secret !== "string" || value.secret.length < 16 || value.secret.length > 512)) {
-    problems.push({ field: "secret", message: "must be 16 to 512 characters" });
+  if (value.secret !== undefined && (typeof value.secret !== "string" || value.secret.length < WEBHOOK_SECRET_MIN_LENGTH || value.secret.length > WEBHOOK_SECRET_MAX_LENGTH)) {
+    problems.push({ field: "secret", message: `must be ${WEBHOOK_SECRET_MIN_LENGTH} to ${WEBHOOK_SECRET_MAX_LENGTH} characters` });
   }
   if (value.description !== undefined && value.description !== null && (typeof value.description !== "string" || value.description.length > 500)) {
     problems.push({ field: "description", message: "must be text of at most 500 characters" });

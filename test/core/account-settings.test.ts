@@ -38,6 +38,38 @@ describe("account settings", () => {
     expect(problems({ name: "x", protocol: "imap" })).toEqual({ host: "is required", username: "is required", password: "is required" });
   });
 
+  it("says what a value of the wrong type must be, without repeating it, and keeps 'is required' for a setting that is absent", () => {
+    expect(problems({ ...base, port: "x", tlsCa: 5, tlsVerify: "no", limit: null, password: ["hunter2"] })).toEqual({
+      port: "must be a number",
+      tlsCa: "must be a string",
+      tlsVerify: "must be true or false",
+      limit: "must be a number",
+      password: "must be a string",
+    });
+    expect(problems({ ...base, password: undefined })).toEqual({ password: "is required" });
+    expect(problems([1])).toEqual({ "(settings)": "must be an object" });
+    expect(problems(null)).toEqual({ "(settings)": "must be an object" });
+    expect(problems(undefined)).toEqual({ "(settings)": "must be an object" });
+    // Never the wrong value itself: it may be a password.
+    const secret = "hunter2-Very-Secret";
+    for (const input of [{ ...base, password: [secret] }, { ...base, password: { value: secret } }, { ...base, username: [secret], password: 5 }]) {
+      try {
+        parseAccountSettings(input);
+        throw new Error("expected CONFIG_INVALID");
+      } catch (error) {
+        expect((error as InboundError).code).toBe("CONFIG_INVALID");
+        expect(JSON.stringify((error as InboundError).toJSON())).not.toContain(secret);
+        expect((error as InboundError).message).not.toContain(secret);
+      }
+    }
+  });
+
+  it("updates name a wrong-type value by what it must be", () => {
+    const current = parseAccountSettings(base);
+    expect(() => updateAccountSettings(current, { port: "x" })).toThrow(/port: must be a number/);
+    expect(() => updateAccountSettings(current, { batchSize: "many" })).toThrow(/batchSize: must be a number/);
+  });
+
   it("refuses combinations that cannot work", () => {
     expect(problems({ ...base, protocol: "pop3", after: "move", moveTo: "Done" })).toEqual({ after: "POP3 cannot move messages; use delete or none" });
     expect(problems({ ...base, after: "move" })).toEqual({ moveTo: "is required when after is move" });

@@ -45,7 +45,8 @@ export const messageSchema = z
   })
   .meta({ id: "Message" });
 
-const isoDate = z.iso.datetime({ offset: true, message: "must be an ISO-8601 date-time, e.g. 2026-01-31T00:00:00Z" }).or(z.iso.date({ message: "must be an ISO-8601 date or date-time" }));
+// One message for the union: zod reports a failed union as "Invalid input", hiding its members' words.
+const isoDate = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: "must be an ISO-8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T00:00:00Z" });
 
 const listQuery = z.object({
   account: z.string().max(200).optional().describe("Account name or id"),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { WEBHOOK_SECRET_MAX_LENGTH, WEBHOOK_SECRET_MIN_LENGTH } from "../../delivery/webhook-settings.js";
 import { ApiError } from "../api-error.js";
 import { idParams, timestamp } from "../api-schemas.js";
 import { defineRoute, type RouteDefinition } from "../route-definition.js";
@@ -27,7 +28,7 @@ const createdWebhookSchema = webhookSchema
 const webhookFields = {
   url: z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }),
   events: z.array(z.string().min(1)).min(1, "must name at least one event type").optional(),
-  secret: z.string().min(16, "must be at least 16 characters").max(1024).optional().describe("Signs the payloads (HMAC-SHA256); write-only. Omitted: generated."),
+  secret: z.string().min(WEBHOOK_SECRET_MIN_LENGTH, `must be at least ${WEBHOOK_SECRET_MIN_LENGTH} characters`).max(WEBHOOK_SECRET_MAX_LENGTH, `must be at most ${WEBHOOK_SECRET_MAX_LENGTH} characters`).optional().describe("Signs the payloads (HMAC-SHA256); write-only. Omitted: generated."),
   description: z.string().max(500).nullable().optional(),
   enabled: z.boolean().optional(),
 };
