@@ -331,19 +331,29 @@ export function createMessageProcessor(options: {
     },
     async processPending(accounts, accountId) {
       const total: ProcessResult = { parsed: 0, parseErrors: 0 };
+      // One pass over everything pending, page after page by id: a page whose messages cannot be
+      // read (a damaged or missing raw file) stays pending and is reported at the end, without
+      // holding up the pages behind it.
+      let after: string | undefined;
+      let firstFailure: { error: unknown } | undefined;
       for (;;) {
+        const page = await store.messages.pendingForProcessing(100, accountId, undefined, after);
+        if (page.length === 0) break;
+        after = page[page.length - 1].id;
         // Pending messages this process is already parsing are someone else's job here.
-        const pending = (await store.messages.pendingForProcessing(100, accountId)).filter((p) => !inFlight.has(p.id));
-        if (pending.length === 0) {
-          await sweepSpool().catch(() => undefined);
-          return total;
-        }
         const items: WorkItem[] = [];
-        for (const { id, accountId: owner, ...raw } of pending) items.push({ account: await accounts(owner), id, raw });
-        const result = await run(items);
-        total.parsed += result.parsed;
-        total.parseErrors += result.parseErrors;
+        for (const { id, accountId: owner, ...raw } of page) if (!inFlight.has(id)) items.push({ account: await accounts(owner), id, raw });
+        try {
+          const result = await run(items);
+          total.parsed += result.parsed;
+          total.parseErrors += result.parseErrors;
+        } catch (error) {
+          firstFailure ??= { error };
+        }
       }
+      if (firstFailure !== undefined) throw firstFailure.error;
+      await sweepSpool().catch(() => undefined);
+      return total;
     },
   };
 }

@@ -202,7 +202,7 @@ export interface MessageRepository {
   /** Point another source key at an existing message. `linked: false` when the key was already in the ledger. */
   linkSource(trx: Executor, accountId: string, sourceKey: string, messageId: string): Promise<{ linked: boolean }>;
   /** Oldest first: messages still waiting for the parser. */
-  pendingForProcessing(limit: number, accountId?: string, executor?: Executor): Promise<PendingMessage[]>;
+  pendingForProcessing(limit: number, accountId?: string, executor?: Executor, afterId?: string): Promise<PendingMessage[]>;
   /**
    * Record the parse result and replace the message's attachments. Throws MESSAGE_NOT_FOUND.
    * The raw bytes stay where they are (their segment, or an older message's blob).
@@ -561,9 +561,10 @@ export function createMessageRepository(db: Executor): MessageRepository {
       return { linked: row !== undefined };
     },
 
-    async pendingForProcessing(limit, accountId, ex = db) {
+    async pendingForProcessing(limit, accountId, ex = db, afterId) {
       let query = ex.selectFrom("messages").select(["id", "account_id", ...RAW_LOCATION_COLUMNS]).where("status", "=", "pending");
       if (accountId !== undefined) query = query.where("account_id", "=", accountId);
+      if (afterId !== undefined) query = query.where("id", ">", afterId);
       const rows = await query.orderBy("id").limit(limit).execute();
       return rows.map((r) => ({ id: r.id, accountId: r.account_id, ...toRawLocation(r) }));
     },

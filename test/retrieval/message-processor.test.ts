@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { createParsePool } from "../../src/mime/parse-pool.js";
 import { parseRaw, type RawSource } from "../../src/mime/parse-raw.js";
@@ -108,6 +109,21 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     for (const id of ids) expect((await store.messages.get(id)).status).toBe("parsed");
     const announced = await store.database.db.selectFrom("outbox").select("id").where("type", "=", "message.received").execute();
     expect(announced).toHaveLength(30);
+  });
+
+  it("parses the pending messages behind a full page of unreadable ones, then reports the failure", async () => {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
+    const accountId = await createAccount(store);
+    const ids = await storePending(store, accountId, 105);
+    // The raw files of the first 100 (a whole page) are gone: those messages cannot be parsed now.
+    const locations = await store.messages.rawLocations(ids);
+    for (const id of ids.slice(0, 100)) await rm(store.blobs.path(locations.get(id)!.rawSha256));
+    const processor = createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) });
+    await expect(processor.processPending(async () => ({ id: accountId, sanitize: true, inlineImages: false }), accountId)).rejects.toMatchObject({ code: expect.stringMatching(/BLOB_NOT_FOUND|STORE_FAILED/) });
+    for (const id of ids.slice(100)) expect((await store.messages.get(id)).status).toBe("parsed");
+    expect(await store.messages.pendingForProcessing(200, accountId)).toHaveLength(100);
   });
 
   it("keeps the parser's attachment ids, so inline-image URLs in the sanitized HTML resolve", async () => {
