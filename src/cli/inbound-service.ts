@@ -1,6 +1,6 @@
 import { createInbound, type Inbound, type InboundOptions } from "../inbound.js";
 import { silentLogger, type Logger } from "../core/logger.js";
-import { createLiveEvents, ensureAdmin, startApiServer, type LiveEvents } from "../server/api-server.js";
+import { createLiveEvents, ensureAdmin, parseTrustProxy, startApiServer, type LiveEvents, type TrustProxySetting } from "../server/api-server.js";
 import type { DeliveryService as ApiDeliveryService, SubscriptionService, WebhookService } from "../server/services.js";
 import type { WatchState } from "../watch/watch-state.js";
 import { renderMetrics } from "./service-metrics.js";
@@ -9,8 +9,10 @@ import { renderMetrics } from "./service-metrics.js";
 export interface InboundServiceOptions {
   dataDir: string;
   databaseUrl?: string;
-  /** Environment: INBOUND_ENCRYPTION_KEY, INBOUND_ADMIN_PASSWORD, INBOUND_PUBLIC_URL. */
+  /** Environment: INBOUND_ENCRYPTION_KEY, INBOUND_ADMIN_PASSWORD, INBOUND_PUBLIC_URL, INBOUND_TRUST_PROXY. */
   env: Readonly<Record<string, string | undefined>>;
+  /** Which proxies may set X-Forwarded-*; default from INBOUND_TRUST_PROXY (see {@link parseTrustProxy}), else none. */
+  trustProxy?: TrustProxySetting;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -49,6 +51,8 @@ function stateView(state: WatchState) {
 export async function startInboundService(options: InboundServiceOptions): Promise<InboundService> {
   const log = options.logger ?? silentLogger();
   const { env } = options;
+  // Read before anything opens: a wrong value fails the start with CONFIG_INVALID naming it.
+  const trustProxy = options.trustProxy ?? parseTrustProxy(env.INBOUND_TRUST_PROXY);
   const inbound = await createInbound({
     ...options.inbound,
     dataDir: options.dataDir,
@@ -106,6 +110,8 @@ export async function startInboundService(options: InboundServiceOptions): Promi
       host: options.host ?? "127.0.0.1",
       port: options.port ?? 8025,
       logger: log,
+      trustProxy,
+      publicUrl: env.INBOUND_PUBLIC_URL,
       live,
       webhooks,
       deliveries,

@@ -7,6 +7,7 @@ import { rotateKeys } from "../store/rotate-keys.js";
 import { createLogger } from "../core/logger.js";
 import { addAccountFlags, settingsFromFlags } from "./account-flags.js";
 import { emit, progressLine, reportError, table, type CliIo } from "./cli-output.js";
+import { parseTrustProxy } from "../server/auth/parse-trust-proxy.js";
 import { serveCommand } from "./serve-command.js";
 import { registerWatchCommands } from "./watch-command.js";
 import { registerDeliveryCommands } from "./deliveries-command.js";
@@ -173,7 +174,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   registerWatchCommands(program, { io, dataDir, json, withInbound });
   registerDeliveryCommands(program, { io, dataDir, json, withInbound });
-  serveCommand(program, { io, dataDir, onExit: (code) => (exitCode = code) });
+  // `serve --trust-proxy` is the flag form of INBOUND_TRUST_PROXY: the service reads the environment it is handed, so the flag writes there.
+  const serveEnv: Record<string, string | undefined> = { ...io.env };
+  serveCommand(program, { io: { ...io, env: serveEnv }, dataDir, onExit: (code) => (exitCode = code) });
+  program.commands
+    .find((command) => command.name() === "serve")
+    ?.option("--trust-proxy <proxies>", "proxies whose X-Forwarded-For/-Proto to believe: addresses or CIDR ranges separated by commas, loopback, true or false (also INBOUND_TRUST_PROXY; default false)")
+    .hook("preAction", (command) => {
+      const value = command.opts<{ trustProxy?: string }>().trustProxy;
+      if (value === undefined) return;
+      parseTrustProxy(value, "--trust-proxy");
+      serveEnv.INBOUND_TRUST_PROXY = value;
+    });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

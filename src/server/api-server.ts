@@ -10,6 +10,7 @@ import type { Inbound } from "../inbound.js";
 import { ApiError } from "./api-error.js";
 import { API_DOCS_CSS, API_DOCS_HTML, API_DOCS_JS } from "./api-docs-page.js";
 import { createLoginRateLimiter, type LoginRateLimiterOptions } from "./auth/login-rate-limiter.js";
+import { createPasswordCheckGate, type PasswordCheckGateOptions } from "./auth/password-check-gate.js";
 import { createRequestAuthenticator } from "./auth/request-authenticator.js";
 import { errorResponse } from "./http-status.js";
 import { createLiveEvents, type LiveEvents } from "./live-events.js";
@@ -22,7 +23,7 @@ import { attachmentRoutes } from "./routes/attachment-routes.js";
 import { deliveryRoutes } from "./routes/delivery-routes.js";
 import { eventRoutes } from "./routes/event-routes.js";
 import { messageRoutes } from "./routes/message-routes.js";
-import { sessionRoutes } from "./routes/session-routes.js";
+import { sessionRoutes, type SessionRouteOptions } from "./routes/session-routes.js";
 import { tokenRoutes } from "./routes/token-routes.js";
 import { userRoutes } from "./routes/user-routes.js";
 import { webhookRoutes } from "./routes/webhook-routes.js";
@@ -30,6 +31,7 @@ import { createRunRegistry } from "./run-registry.js";
 import type { DeliveryService, SubscriptionService, WebhookService } from "./services.js";
 
 export { ensureAdmin, type EnsureAdminResult } from "./auth/ensure-admin.js";
+export { parseTrustProxy, type TrustProxySetting } from "./auth/parse-trust-proxy.js";
 export { createLiveEvents, type LiveEvent, type LiveEvents } from "./live-events.js";
 export type { DeliveryService, SubscriptionService, WebhookService } from "./services.js";
 
@@ -60,9 +62,19 @@ export interface ApiServerDeps {
   logger?: Logger;
   /** The admin page's files; default `dist/web` of the package; `null` serves none. Served only when the directory exists. */
   webRoot?: string | null;
-  /** Trust X-Forwarded-* (for `Secure` cookies and client addresses) from these proxies; see Fastify's `trustProxy`. Default false. */
+  /**
+   * Trust X-Forwarded-For/-Proto/-Host from these proxies (Fastify's
+   * `trustProxy`; `inbound serve` reads it with {@link parseTrustProxy}).
+   * Then the sign-in limits count each client's own address, and a request
+   * that reached the proxy over HTTPS gets a Secure cookie. Default false:
+   * every client behind a proxy shares the proxy's address.
+   */
   trustProxy?: FastifyServerOptions["trustProxy"];
+  /** The address browsers use (`INBOUND_PUBLIC_URL`): when https, the session cookie is always Secure. */
+  publicUrl?: string;
   loginRateLimit?: LoginRateLimiterOptions;
+  /** How many password checks (scrypt, on libuv's thread pool) run at once and wait; default 2 and 32. */
+  passwordChecks?: PasswordCheckGateOptions;
   /** Idle lifetime of a browser session; default 12 h. */
   sessionTtlMs?: number;
   /** `info.version` of the OpenAPI document; default the package version. */
@@ -74,9 +86,9 @@ export interface ApiServerDeps {
 const VERSION = "0.1.0";
 
 /** The API's operations, in document order. */
-function allRoutes(deps: RouteDeps, events: RouteDefinition[]): RouteDefinition[] {
+function allRoutes(deps: RouteDeps, events: RouteDefinition[], session: SessionRouteOptions): RouteDefinition[] {
   return [
-    ...sessionRoutes(deps),
+    ...sessionRoutes(deps, session),
     ...accountRoutes(deps),
     ...messageRoutes(deps),
     ...attachmentRoutes(deps),
@@ -117,7 +129,8 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     subscriptions: deps.subscriptions,
   };
   const events = eventRoutes(routeDeps);
-  const routes = allRoutes(routeDeps, events.routes);
+  // One gate per server: every sign-in and password change shares its slots.
+  const routes = allRoutes(routeDeps, events.routes, { passwordChecks: createPasswordCheckGate(deps.passwordChecks), publicUrl: deps.publicUrl });
   const openApi = JSON.stringify(buildOpenApiDocument(routes, { version: deps.version ?? VERSION, serverUrl: API_PREFIX }), null, 2);
 
   await app.register(fastifyCookie);

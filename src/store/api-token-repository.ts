@@ -1,5 +1,5 @@
 import { newId } from "../core/ids.js";
-import type { Executor } from "./executor.js";
+import { atomically, type Executor } from "./executor.js";
 import type { ApiTokensTable, UserRole } from "./schema.js";
 import { toTimestamp } from "./timestamp.js";
 
@@ -28,6 +28,23 @@ export interface ApiTokenRepository {
   /** Mark revoked; `revoked: false` when there is no such live token. */
   revoke(id: string, executor?: Executor): Promise<{ revoked: boolean }>;
   markUsed(id: string, at?: Date, executor?: Executor): Promise<void>;
+  /**
+   * The live tokens `issuer` created, and the tokens those created, and so
+   * on: revoke them all (`"revoke"`: the issuer was removed or revoked), or
+   * lower the admin ones to viewer (`"viewer"`: the issuer was demoted).
+   * `issuer` is a user id or `token:<id>`, as in `createdBy`. Returns the
+   * ids changed.
+   */
+  restrictIssuedBy(issuer: string, action: "revoke" | "viewer", executor?: Executor): Promise<{ changed: string[] }>;
+}
+
+/** Ids per `IN (...)` list, well under both databases' parameter limits. */
+const CHUNK = 500;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
 }
 
 const COLUMNS = ["id", "name", "role", "created_by", "created_at", "last_used_at", "revoked_at"] as const;
@@ -76,6 +93,36 @@ export function createApiTokenRepository(db: Executor): ApiTokenRepository {
 
     async markUsed(id, at = new Date(), ex = db) {
       await ex.updateTable("api_tokens").set({ last_used_at: toTimestamp(at) }).where("id", "=", id).execute();
+    },
+
+    async restrictIssuedBy(issuer, action, ex = db) {
+      return atomically(ex, async (trx) => {
+        // Walk down the tree of live tokens, one level per query; `seen` guards against a cycle in bad data.
+        const seen = new Set<string>();
+        let issuers = [issuer];
+        while (issuers.length > 0) {
+          const next: string[] = [];
+          for (const part of chunks(issuers)) {
+            const rows = await trx.selectFrom("api_tokens").select("id").where("created_by", "in", part).where("revoked_at", "is", null).execute();
+            for (const { id } of rows) {
+              if (seen.has(id)) continue;
+              seen.add(id);
+              next.push(id);
+            }
+          }
+          issuers = next.map((id) => `token:${id}`);
+        }
+        const changed: string[] = [];
+        for (const part of chunks([...seen])) {
+          const query =
+            action === "revoke"
+              ? trx.updateTable("api_tokens").set({ revoked_at: toTimestamp() }).where("id", "in", part).where("revoked_at", "is", null)
+              : trx.updateTable("api_tokens").set({ role: "viewer" }).where("id", "in", part).where("role", "=", "admin");
+          const rows = await query.returning("id").execute();
+          changed.push(...rows.map((r) => r.id));
+        }
+        return { changed };
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
+import type { Transaction } from "kysely";
 import { newId } from "../core/ids.js";
 import type { Executor } from "./executor.js";
-import type { UserRole, UsersTable } from "./schema.js";
+import type { Schema, UserRole, UsersTable } from "./schema.js";
 import { toTimestamp } from "./timestamp.js";
 
 /** A user as the rest of Inbound sees it. Never carries the password hash. */
@@ -40,6 +41,15 @@ export interface UserRepository {
   list(executor?: Executor): Promise<UserRecord[]>;
   count(executor?: Executor): Promise<number>;
   countByRole(role: UserRole, executor?: Executor): Promise<number>;
+  /**
+   * Take the write lock on every admin row until `transaction` ends, and
+   * answer how many admins there are. A concurrent demotion or removal that
+   * does the same waits for this transaction and then counts what it left,
+   * so "is this the last admin?" cannot be answered twice with the same
+   * count. Relies on READ COMMITTED on PostgreSQL (its default, which
+   * Inbound keeps).
+   */
+  lockAdmins(transaction: Transaction<Schema>): Promise<number>;
   /** Change role and/or password hash; `undefined` when there is no such user. */
   update(id: string, patch: { role?: UserRole; passwordHash?: string }, executor?: Executor): Promise<UserRecord | undefined>;
   /** Delete the user and (cascade) its sessions. Returns whether it existed. */
@@ -110,6 +120,16 @@ export function createUserRepository(db: Executor): UserRepository {
 
     async countByRole(role, ex = db) {
       const row = await ex.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).where("role", "=", role).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async lockAdmins(trx) {
+      // A no-op UPDATE locks the rows on both databases (SQLite takes its one write lock; PostgreSQL
+      // locks each admin row and, after waiting, re-checks the row, skipping one demoted meanwhile).
+      // The count after it is a new statement, so under READ COMMITTED it sees what the waited-for
+      // transaction committed.
+      await trx.updateTable("users").set((eb) => ({ role: eb.ref("role") })).where("role", "=", "admin").execute();
+      const row = await trx.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).where("role", "=", "admin").executeTakeFirstOrThrow();
       return Number(row.n);
     },
 

@@ -55,8 +55,8 @@ function startReceiver() {
   };
 }
 
-function startServe(env: Record<string, string | undefined>): { child: ChildProcess; url: Promise<string>; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function startServe(env: Record<string, string | undefined>, args: string[] = []): { child: ChildProcess; url: Promise<string>; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stderr?.on("data", (d) => (err += d));
@@ -141,4 +141,37 @@ describe("inbound serve", () => {
     const code = await Promise.race([second.exited, new Promise((r) => setTimeout(() => r("timeout"), 30_000))]);
     expect(code).toBe(0);
   }, 150_000);
+});
+
+describe("inbound serve behind a proxy", () => {
+  const base = () => ({ INBOUND_DATA_DIR: mkdtempSync(join(tmpdir(), "inbound-proxy-")), INBOUND_ENCRYPTION_KEY: TEST_KEY, INBOUND_ADMIN_PASSWORD: "admin-pass-1234", INBOUND_LOG_LEVEL: "warn" });
+
+  it("refuses a --trust-proxy or INBOUND_TRUST_PROXY it cannot read with CONFIG_INVALID naming it (exit 2)", async () => {
+    const flag = await cli(["serve", "--port", "0", "--trust-proxy", "proxy.local", "--json"], base());
+    expect(flag.code).toBe(2);
+    expect(flag.json().error).toMatchObject({ code: "CONFIG_INVALID", message: expect.stringMatching(/^--trust-proxy: must be true, false, or addresses and CIDR ranges/), details: { fields: [{ field: "--trust-proxy" }] } });
+    const env = await cli(["serve", "--port", "0"], { ...base(), INBOUND_TRUST_PROXY: "2" });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/^error \[CONFIG_INVALID\]: INBOUND_TRUST_PROXY: must name the proxy/);
+  });
+
+  it("with --trust-proxy: a Secure cookie for HTTPS at the proxy, and each client behind it limited on its own", async () => {
+    const serve = startServe(base(), ["--trust-proxy", "127.0.0.1"]);
+    try {
+      const url = await serve.url;
+      const signIn = (password: string, headers: Record<string, string>) =>
+        fetch(`${url}/api/v1/session`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ username: "admin", password }) });
+      const https = await signIn("admin-pass-1234", { "x-forwarded-proto": "https", "x-forwarded-for": "198.51.100.1" });
+      expect(https.status).toBe(201);
+      expect(https.headers.get("set-cookie")).toMatch(/;\s*Secure/i);
+      const http = await signIn("admin-pass-1234", { "x-forwarded-for": "198.51.100.1" });
+      expect(http.headers.get("set-cookie")).not.toMatch(/;\s*Secure/i);
+      for (let i = 0; i < 5; i++) expect((await signIn("wrong-password", { "x-forwarded-for": "198.51.100.66" })).status).toBe(401);
+      expect((await signIn("admin-pass-1234", { "x-forwarded-for": "198.51.100.66" })).status).toBe(429);
+      expect((await signIn("admin-pass-1234", { "x-forwarded-for": "198.51.100.2" })).status).toBe(201);
+    } finally {
+      serve.child.kill("SIGTERM");
+      await serve.exited;
+    }
+  }, 60_000);
 });

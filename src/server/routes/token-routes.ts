@@ -16,7 +16,8 @@ const tokenInput = z.object({ name: z.string().min(1, "must not be empty").max(1
 
 /** API tokens (admin only): create (shown once), list, revoke. */
 export function tokenRoutes(deps: RouteDeps): RouteDefinition[] {
-  const { apiTokens } = deps.inbound.store;
+  const { store } = deps.inbound;
+  const { apiTokens } = store;
   return [
     defineRoute({
       method: "GET", path: "/tokens", operationId: "listTokens", tag: "tokens", summary: "List API tokens (revoked ones too)", access: "admin",
@@ -36,10 +37,14 @@ export function tokenRoutes(deps: RouteDeps): RouteDefinition[] {
     defineRoute({
       method: "DELETE", path: "/tokens/{id}", operationId: "revokeToken", tag: "tokens", summary: "Revoke an API token", access: "admin",
       params: idParams,
+      description: "Tokens created with this token are revoked with it.",
       responses: { 204: { description: "Revoked; it stops working at once" } },
       handler: async ({ params }) => {
-        const { revoked } = await apiTokens.revoke(params.id);
-        if (!revoked) throw new ApiError("TOKEN_NOT_FOUND", { message: `No live API token has the id "${params.id}".` });
+        await store.transaction(async (trx) => {
+          const { revoked } = await apiTokens.revoke(params.id, trx);
+          if (!revoked) throw new ApiError("TOKEN_NOT_FOUND", { message: `No live API token has the id "${params.id}"; list them with GET /api/v1/tokens.` });
+          await apiTokens.restrictIssuedBy(`token:${params.id}`, "revoke", trx);
+        });
       },
     }),
   ];

@@ -22,15 +22,20 @@ const userPatch = z.object({ role: roleSchema.optional(), password: newPasswordS
 
 /** Users (admin only): list, create, change role or password, remove. */
 export function userRoutes(deps: RouteDeps): RouteDefinition[] {
-  const { users } = deps.inbound.store;
+  const { store } = deps.inbound;
+  const { users, apiTokens } = store;
+  const notFound = (id: string) => new ApiError("USER_NOT_FOUND", { message: `No user has the id "${id}"; list users with GET /api/v1/users.` });
   const mustFind = async (id: string) => {
     const user = await users.find(id);
-    if (user === undefined) throw new ApiError("USER_NOT_FOUND", { message: `No user has the id "${id}".` });
+    if (user === undefined) throw notFound(id);
     return user;
   };
-  const keepAnAdmin = async (action: string) => {
-    if ((await users.countByRole("admin")) <= 1) throw new ApiError("LAST_ADMIN", { message: `Cannot ${action}: it is the only admin. Make another user admin first.` });
-  };
+  /*
+   * Demoting or removing: lock the admin rows, then read the user and count,
+   * then change, all in one transaction (see `lockAdmins`). Two concurrent
+   * demotions of the last two admins then leave one, not none.
+   */
+  const lastAdmin = (action: string) => new ApiError("LAST_ADMIN", { message: `Cannot ${action}: it is the only admin. Make another user admin first.` });
 
   return [
     defineRoute({
@@ -56,26 +61,46 @@ export function userRoutes(deps: RouteDeps): RouteDefinition[] {
     }),
     defineRoute({
       method: "PATCH", path: "/users/{id}", operationId: "updateUser", tag: "users", summary: "Change a user's role or password", access: "admin",
-      description: "Either change signs the user out everywhere.",
+      description: "Either change signs the user out everywhere. Making an admin a viewer also lowers the admin API tokens they created (and tokens those created) to viewer.",
       params: idParams, body: userPatch,
       responses: { 200: { description: "The user after the change", schema: userSchema } },
       handler: async ({ params, body }) => {
-        const user = await mustFind(params.id);
-        if (user.role === "admin" && body.role === "viewer") await keepAnAdmin(`make "${user.username}" a viewer`);
-        const updated = await users.update(user.id, { role: body.role, passwordHash: body.password === undefined ? undefined : await hashPassword(body.password) });
-        if (updated === undefined) throw new ApiError("USER_NOT_FOUND", { message: `No user has the id "${params.id}".` });
-        if (body.role !== undefined || body.password !== undefined) await users.deleteSessionsOf(user.id);
-        return updated;
+        // Hash before the transaction: no lock is held through ~100 ms of scrypt.
+        const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
+        return store.transaction(async (trx) => {
+          const demoting = body.role === "viewer";
+          // Lock first, then read: the role read is then the one the lock protects.
+          const admins = demoting ? await users.lockAdmins(trx) : undefined;
+          const user = await users.find(params.id, trx);
+          if (user === undefined) throw notFound(params.id);
+          const demotesAnAdmin = demoting && user.role === "admin";
+          if (demotesAnAdmin && admins !== undefined && admins <= 1) throw lastAdmin(`make "${user.username}" a viewer`);
+          const updated = await users.update(user.id, { role: body.role, passwordHash }, trx);
+          if (updated === undefined) throw notFound(params.id);
+          if (body.role !== undefined || body.password !== undefined) await users.deleteSessionsOf(user.id, trx);
+          if (demotesAnAdmin) {
+            const { changed } = await apiTokens.restrictIssuedBy(user.id, "viewer", trx);
+            if (changed.length > 0) deps.log.info({ username: user.username, tokens: changed }, "user made a viewer: their admin API tokens lowered to viewer");
+          }
+          return updated;
+        });
       },
     }),
     defineRoute({
       method: "DELETE", path: "/users/{id}", operationId: "deleteUser", tag: "users", summary: "Remove a user (and their sessions)", access: "admin",
+      description: "Also revokes the API tokens the user created, and the tokens those created.",
       params: idParams,
       responses: { 204: { description: "Removed" } },
       handler: async ({ params }) => {
-        const user = await mustFind(params.id);
-        if (user.role === "admin") await keepAnAdmin(`remove "${user.username}"`);
-        await users.remove(user.id);
+        await store.transaction(async (trx) => {
+          const admins = await users.lockAdmins(trx);
+          const user = await users.find(params.id, trx);
+          if (user === undefined) throw notFound(params.id);
+          if (user.role === "admin" && admins <= 1) throw lastAdmin(`remove "${user.username}"`);
+          await users.remove(user.id, trx);
+          const { changed } = await apiTokens.restrictIssuedBy(user.id, "revoke", trx);
+          if (changed.length > 0) deps.log.info({ username: user.username, tokens: changed }, "user removed: their API tokens revoked");
+        });
       },
     }),
   ];
