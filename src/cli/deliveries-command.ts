@@ -5,6 +5,7 @@ import type { Inbound } from "../inbound.js";
 import type { Store } from "../store/store.js";
 import type { WebhookRecord } from "../store/webhook-repository.js";
 import { emit, table, type CliIo } from "./cli-output.js";
+import { limitFlag } from "./limit-flag.js";
 
 /** What the delivery commands need from `runCli`: its io, `--json`, the data dir and `withInbound`. */
 export interface DeliveryCommandContext {
@@ -15,16 +16,6 @@ export interface DeliveryCommandContext {
 }
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
-
-/** `--limit N` as a whole number of at least 1, or CONFIG_INVALID naming the flag (never NaN into a query). */
-function limitFlag(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    const message = "must be a whole number of at least 1";
-    throw new InboundError("CONFIG_INVALID", { message: `Invalid option: --limit: ${message}, got "${value}"`, details: { fields: [{ field: "--limit", message }] } });
-  }
-  return Number(value);
-}
 
 function describeWebhook(w: WebhookRecord): string {
   const state = w.enabled ? "enabled" : `disabled${w.disabledReason ? ` (${w.disabledReason})` : ""}`;

@@ -11,6 +11,7 @@ import { parseTrustProxy } from "../server/auth/parse-trust-proxy.js";
 import { serveCommand } from "./serve-command.js";
 import { registerWatchCommands } from "./watch-command.js";
 import { registerDeliveryCommands } from "./deliveries-command.js";
+import { limitFlag } from "./limit-flag.js";
 
 interface GlobalFlags {
   dataDir?: string;
@@ -116,7 +117,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   const messages = program.command("messages").description("stored messages");
   messages.command("list").description("list stored messages, newest first").option("--account <name>", "only this account").option("--limit <n>", "how many (default 50)").option("--cursor <cursor>", "next page").action(async (flags: { account?: string; limit?: string; cursor?: string }) => {
-    const page = await withInbound((inbound) => inbound.listMessages({ account: flags.account, limit: flags.limit ? Number(flags.limit) : undefined, cursor: flags.cursor }));
+    const page = await withInbound((inbound) => inbound.listMessages({ account: flags.account, limit: limitFlag(flags.limit), cursor: flags.cursor }));
     emit(io, json(), page, () =>
       page.items.length === 0
         ? "No messages stored."

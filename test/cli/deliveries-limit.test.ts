@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../store/test-databases.js";
 import { cli } from "./cli-harness.js";
 
-describe("inbound deliveries list --limit", () => {
+describe("inbound deliveries list --limit and messages list --limit", () => {
   let db: TestDatabase;
   let env: Record<string, string | undefined>;
 
@@ -19,6 +19,9 @@ describe("inbound deliveries list --limit", () => {
       expect(result.stderr).toContain("error [CONFIG_INVALID]");
       expect(result.stderr).toContain("--limit: must be a whole number of at least 1");
     }
+    const messages = await cli(["messages", "list", "--limit", "abc"], env);
+    expect(messages.code).toBe(2);
+    expect(messages.stderr).toContain("--limit: must be a whole number of at least 1");
     const json = await cli(["deliveries", "list", "--limit", "abc", "--json"], env);
     expect(json.code).toBe(2);
     expect(json.json().error).toMatchObject({ code: "CONFIG_INVALID", details: { fields: [{ field: "--limit", message: "must be a whole number of at least 1" }] } });
