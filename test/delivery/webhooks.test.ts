@@ -109,15 +109,15 @@ describe.each(DIALECTS)("webhooks (%s)", (dialect) => {
     expect(attachment.url).toBe(`https://inbound.example.com/api/v1/attachments/${attachment.id}/content`);
   });
 
-  it("cuts text and HTML at the body limit and says so", async () => {
+  it("cuts text and HTML at the body limit, HTML with its elements closed, and says so", async () => {
     const a = await createAccount(store, "a");
-    const delivery = service({ bodyLimit: 5 });
+    const delivery = service({ bodyLimit: 12 });
     await delivery.addWebhook({ url: receiver.url });
     await storeMessage(store, a, "Long one");
     await delivery.start();
     await waitFor(() => receiver.requests.length === 1, "one webhook");
     const body = JSON.parse(receiver.requests[0].body) as WebhookBody;
-    expect(body.message).toMatchObject({ text: "Body ", html: "<p>Bo", truncated: true });
+    expect(body.message).toMatchObject({ text: "Body of Long", html: "<p>Body </p>", truncated: true });
   });
 
   it("disables a target that answers 410 Gone, and keeps its events until it is enabled again", async () => {

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sanitizeHtml } from "../../src/mime/sanitize-html.js";
 import { XSS_VECTORS } from "./xss-vectors.js";
@@ -97,6 +97,121 @@ describe("sanitizeHtml in a real browser", () => {
       await context.close();
     }
   }, 240_000);
+
+  describe("put straight into another site's page, as a webhook receiver might", () => {
+    const HOST = "https://host.example";
+    // Each would request something from the page's own site (with its cookies) or from elsewhere without an absolute URL.
+    const REQUEST_VECTORS = [
+      '<img src="/logout" alt="i">',
+      '<table background="/account/delete"><tr><td>t</td></tr></table>',
+      '<a href="/account/delete">link</a>',
+      '<div style=\'background:url("/api/x?a=)")\'>a</div>',
+      '<div style="background:url(\'//evil.example/p.png?)\')">b</div>',
+      '<div style=\'background-image:image-set("https://cdn.example/a.png" 1x, "/rel.png" 2x)\'>c</div>',
+      '<div style=\'background-image:-webkit-image-set("https://cdn.example/a.png" 1x, "//evil.example/b.png" 2x)\'>d</div>',
+    ];
+
+    /** Every URL the page asks for, its links clicked, other than itself and absolute https://cdn.example/ ones. */
+    async function requestsOf(body: string): Promise<string[]> {
+      // Scale 2 so image-set() takes its 2x candidate.
+      const context = await browser.newContext({ deviceScaleFactor: 2 });
+      const requested: string[] = [];
+      try {
+        await context.route("**/*", async (route) => {
+          const url = route.request().url();
+          if (url === `${HOST}/page`) return route.fulfill({ contentType: "text/html", body: page(`<main>${body}</main>`) });
+          if (!url.startsWith("https://cdn.example/") && !url.endsWith("/favicon.ico")) requested.push(url);
+          return route.abort();
+        });
+        const tab = await context.newPage();
+        await tab.goto(`${HOST}/page`, { waitUntil: "load" });
+        for (const link of await tab.locator("a").all()) await link.click({ noWaitAfter: true, timeout: 1_000 }).catch(() => undefined);
+        // A second for what comes late (a background image, a popup), or until the first request.
+        const until = Date.now() + 1_000;
+        while (requested.length === 0 && Date.now() < until) await tab.waitForTimeout(50);
+      } finally {
+        await context.close();
+      }
+      return requested;
+    }
+
+    it("the harness sees each raw vector ask the host page's site or another one", async () => {
+      for (const vector of REQUEST_VECTORS) expect(await requestsOf(vector), vector).not.toEqual([]);
+    });
+
+    it("asks nothing of the host page's site, nor of a URL that isn't absolute http(s), after sanitizing", async () => {
+      const leaks: string[] = [];
+      for (const vector of REQUEST_VECTORS) leaks.push(...(await requestsOf(sanitizeHtml(vector))));
+      expect(leaks).toEqual([]);
+    });
+
+    // Each would put something of the message over the host page's header, or grow to the window's size.
+    const OVERLAY_VECTORS = [
+      '<div style="transform:translateY(-120px);background:#fff;height:100px">Session expired: sign in again</div>',
+      '<div style="translate:0 -120px;background:#fff;height:100px">Session expired</div>',
+      '<div style="margin-top:-120px;background:#fff;height:100px">Session expired</div>',
+      '<p style="text-indent:-2000px">Session expired</p>',
+      '<p style="letter-spacing:-400px">Session expired</p>',
+      '<div style="width:100vw;height:100vh;background:#fff">Session expired</div>',
+      '<p><a href="https://evil.example/" style="opacity:0">Sign in</a></p>',
+      '<div style="position:fixed;inset:0;background:#fff">Session expired</div>',
+    ];
+
+    /** What of the message shows outside its own box, covers the header, fills the window or is invisible. */
+    async function escapes(tab: Page, body: string): Promise<string[]> {
+      await tab.setContent(page(`<header style="height:100px;background:#eee">Host</header><main style="width:400px;margin:0 auto">${body}</main>`));
+      return tab.evaluate(() => {
+        const found: string[] = [];
+        const header = document.querySelector("header")!;
+        const main = document.querySelector("main")!;
+        const box = main.getBoundingClientRect();
+        const outside = (r: DOMRect) => r.width > 0 && r.height > 0 && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1);
+        for (const x of [10, 200, 400, 600]) for (const y of [10, 50, 90]) if (!header.contains(document.elementFromPoint(x, y))) found.push(`covers the header at ${x},${y}`);
+        if (box.top < header.getBoundingClientRect().bottom - 1) found.push("moved over the header");
+        if (box.height >= innerHeight / 2) found.push("fills the window");
+        for (const element of main.querySelectorAll("*")) {
+          if (outside(element.getBoundingClientRect())) found.push(`<${element.localName}> outside its box`);
+          if (getComputedStyle(element).opacity !== "1") found.push(`<${element.localName}> transparent`);
+        }
+        const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+        // Character by character: a whole run's rectangle is not where negative letter-spacing draws it.
+        for (let text = walker.nextNode(); text !== null; text = walker.nextNode()) {
+          const range = document.createRange();
+          for (let i = 0; i < (text.textContent ?? "").length; i++) {
+            range.setStart(text, i);
+            range.setEnd(text, i + 1);
+            if (outside(range.getBoundingClientRect())) {
+              found.push(`text "${text.textContent}" outside its box`);
+              break;
+            }
+          }
+        }
+        return found;
+      });
+    }
+
+    it("the harness sees each raw vector escape the message's box", async () => {
+      const context = await freshContext();
+      try {
+        const tab = await context.newPage();
+        for (const vector of OVERLAY_VECTORS) expect(await escapes(tab, vector), vector).not.toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it("keeps the message in its box, visible and the size of its content, after sanitizing", async () => {
+      const context = await freshContext();
+      try {
+        const tab = await context.newPage();
+        const found: string[] = [];
+        for (const vector of OVERLAY_VECTORS) found.push(...(await escapes(tab, sanitizeHtml(vector))).map((x) => `${vector}: ${x}`));
+        expect(found).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+  });
 
   it("keeps a newsletter's table layout, inline styles and images", async () => {
     const newsletter = `
