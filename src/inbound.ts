@@ -24,6 +24,7 @@ import type { WatchTiming } from "./watch/watch-timing.js";
 import type { AccountRecord } from "./store/account-repository.js";
 import type { AttachmentRecord, ListMessagesOptions, MessagePage, MessageRecord } from "./store/message-repository.js";
 import { createStore, type Store } from "./store/store.js";
+import { withoutBidiControls } from "./core/bidi-controls.js";
 
 /** Options for {@link createInbound}. */
 export interface InboundOptions {
@@ -276,7 +277,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
 
 /** A file name that cannot escape the target directory or hide as a dotfile. */
 function safeFileName(name: string): string {
-  const cleaned = basename(name.replace(/[\\/]/g, "_")).replace(/[\x00-\x1f<>:"|?*]/g, "_").replace(/^\.+/, "_").trim();
+  const cleaned = basename(withoutBidiControls(name).replace(/[\\/]/g, "_")).replace(/[\x00-\x1f<>:"|?*]/g, "_").replace(/^\.+/, "_").trim();
   return cleaned.length > 0 ? cleaned.slice(0, 200) : "attachment";
 }
 

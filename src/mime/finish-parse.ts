@@ -2,6 +2,7 @@ import type { AddressObject, EmailAddress } from "mailparser";
 import { newId } from "../core/ids.js";
 import type { InlineImageRef, ParseOptions, ParsedAddress, ParsedAttachment, ParsedMessage } from "./parse-message.js";
 import { sanitizeHtml } from "./sanitize-html.js";
+import { withoutBidiControls } from "../core/bidi-controls.js";
 
 /**
  * What a MIME reader found, in mailparser's shapes: both readers (the
@@ -93,7 +94,7 @@ export function toAttachment(att: AttachmentFacts, position: number, sha256: str
   return {
     id: newId(),
     position,
-    filename: att.filename ?? null,
+    filename: att.filename === undefined ? null : withoutBidiControls(att.filename),
     contentType: att.contentType,
     size,
     contentId: att.cid || null,

@@ -1,3 +1,5 @@
+import { withoutBidiControls } from "../core/bidi-controls.js";
+
 /**
  * A `Content-Disposition: attachment` value per RFC 6266: an ASCII
  * `filename` fallback plus `filename*` (RFC 8187, UTF-8) for the real name.
@@ -10,7 +12,7 @@
  */
 export function attachmentDisposition(filename: string): string {
   // Path separators and control characters never reach the user's disk name.
-  const clean = filename.replace(/[\\/\x00-\x1f\x7f]/g, "_").trim() || "attachment";
+  const clean = withoutBidiControls(filename).replace(/[\\/\x00-\x1f\x7f]/g, "_").trim() || "attachment";
   const ascii = clean.replace(/[^\x20-\x7e]/g, "").replace(/["\\]/g, "_").trim() || "attachment";
   const encoded = encodeURIComponent(clean).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;

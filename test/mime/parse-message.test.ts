@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isInboundError } from "../../src/core/inbound-error.js";
 import { BAD_BASE64_ERROR, NO_HEADERS_ERROR, NO_PARTS_ERROR, parseMessage } from "../../src/mime/parse-message.js";
 import { PIXEL_PNG, base64Lines, crlf, tempDir, writeMessage } from "./message-fixtures.js";
+import { attachmentDisposition } from "../../src/server/content-disposition.js";
 
 const sha256 = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
 
@@ -15,6 +16,30 @@ describe("parseMessage", () => {
   beforeAll(async () => ({ dir, remove } = await tempDir("parse")));
   afterAll(async () => remove());
   const opts = () => ({ blobDir: join(dir, "blobs"), sanitize: true, inlineImages: false });
+
+  it("removes Unicode direction controls from attachment names, so the real extension shows", async () => {
+    const raw = crlf(
+      "From: a@example.com",
+      "Subject: invoice",
+      'Content-Type: multipart/mixed; boundary="b1"',
+      "",
+      "--b1",
+      "Content-Type: text/plain",
+      "",
+      "see attached",
+      "--b1",
+      "Content-Type: application/octet-stream",
+      // "invoice<RLO>fdp.exe": shown as "invoiceexe.pdf" where the override is honoured.
+      "Content-Disposition: attachment; filename*=UTF-8''invoice%E2%80%AEfdp.exe",
+      "",
+      "MZ",
+      "--b1--",
+      "",
+    );
+    const parsed = await parseMessage(Readable.from([raw]), opts());
+    expect(parsed.attachments.map((a) => a.filename)).toEqual(["invoicefdp.exe"]);
+    expect(attachmentDisposition("invoice\u202Efdp.exe")).toBe("attachment; filename=\"invoicefdp.exe\"; filename*=UTF-8''invoicefdp.exe");
+  });
 
   it("decodes RFC 2231 filenames, plain and split into continuations", async () => {
     const raw = crlf(
