@@ -44,6 +44,12 @@ export interface DeliveryServiceOptions {
   handlerRetry?: Partial<RetryPolicy>;
   /** Per-request bound for webhooks; default 10 s. */
   webhookTimeoutMs?: number;
+  /**
+   * How long one in-process handler call may run before it counts as failed
+   * (its signal is aborted and the delivery is retried later); default 5 min.
+   * A handler that never settles would otherwise hold its account's lane for good.
+   */
+  handlerTimeoutMs?: number;
   /** How often the outbox and due retries are looked at without a {@link DeliveryService.notify}; default 200 ms. */
   pollIntervalMs?: number;
   /** Deliveries in hand at once in this process (each on its own consumer+account lane); default 16. */
@@ -148,6 +154,7 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   const log = options.log ?? silentLogger();
   const webhookRetry = resolveRetryPolicy(DEFAULT_WEBHOOK_RETRY, options.webhookRetry);
   const handlerRetry = resolveRetryPolicy(DEFAULT_HANDLER_RETRY, options.handlerRetry);
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? 5 * 60_000;
   const pollMs = options.pollIntervalMs ?? 200;
   const concurrency = options.concurrency ?? 16;
   const leaseMs = options.leaseMs ?? 30_000;
@@ -318,8 +325,20 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
     const handler = handlers.get(name);
     if (!handler) return { status: "released" };
     const event = eventOf(delivery);
+    // The handler's signal aborts on shutdown and when it runs out of time.
+    const limit = new AbortController();
+    const onShutdown = () => limit.abort(signal.reason);
+    signal.addEventListener("abort", onShutdown, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`the handler did not finish within ${handlerTimeoutMs} ms (handlerTimeoutMs)`);
+        limit.abort(error);
+        reject(error);
+      }, handlerTimeoutMs);
+    });
     try {
-      await handler.run(event, { eventId: event.id, attempt: delivery.attempts + 1, signal });
+      await Promise.race([handler.run(event, { eventId: event.id, attempt: delivery.attempts + 1, signal: limit.signal }), timedOut]);
     } catch (error) {
       if (signal.aborted) return { status: "released", error: "interrupted by shutdown" };
       if (error instanceof MessageGone) {
@@ -328,6 +347,9 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       }
       const message = error instanceof Error ? error.message : String(error);
       return failure(handlerRetry, delivery, `HANDLER_FAILED: ${message}`);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onShutdown);
     }
     counters.delivered++;
     return { status: "succeeded" };

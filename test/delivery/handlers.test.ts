@@ -81,6 +81,31 @@ describe.each(DIALECTS)("in-process handlers (%s)", (dialect) => {
     expect(rows.find((d) => d.eventId === kept.eventId)?.lastError).toContain("HANDLER_FAILED");
   });
 
+  it("counts a handler that never settles as failed after handlerTimeoutMs, aborts its signal, and frees the lane", async () => {
+    const a = await createAccount(store, "a");
+    const delivery = service({ handlerTimeoutMs: 100 });
+    const aborted: string[] = [];
+    const done: string[] = [];
+    let stuck: string | undefined;
+    await delivery.onMessage(async (m, context) => {
+      if (m.eventId === stuck) {
+        context.signal.addEventListener("abort", () => aborted.push(m.eventId));
+        await new Promise(() => undefined); // hangs: an unanswered call with no timeout of its own
+      }
+      done.push(m.eventId);
+    }, { name: "hangs" }).ready;
+    const first = await storeMessage(store, a);
+    stuck = first.eventId;
+    const second = await storeMessage(store, a);
+    await delivery.start();
+    await waitFor(() => done.includes(second.eventId), "the event behind the hanging one", 20_000);
+    const parked = (await delivery.listDeliveries({ failed: true })).items;
+    expect(parked).toHaveLength(1);
+    expect(parked[0]).toMatchObject({ eventId: first.eventId, status: "parked", attempts: FAST_RETRY.maxAttempts });
+    expect(parked[0].lastError).toContain("did not finish within 100 ms");
+    expect(aborted).toHaveLength(FAST_RETRY.maxAttempts);
+  });
+
   it("retries a throwing handler with backoff, parks it after the limit, lists it as failed, and replay delivers it", async () => {
     const a = await createAccount(store, "a");
     const b = await createAccount(store, "b");
