@@ -157,7 +157,9 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
       mapped = new ApiError("REQUEST_INVALID", { message: `The body is not valid: ${fastifyError.message}`, details: { in: "body", fields: [{ field: "(body)", message: "is not valid JSON" }] } });
     }
     const { status, headers, body } = errorResponse(mapped);
-    if (status >= 500 && body.code === "INTERNAL") log.error({ err: error, method: request.method, url: request.url }, "request failed");
+    // Every server-side failure reaches the log (a missing blob, a failed store, an unreachable mail server), not only the unexpected ones.
+    if (status === 500) log.error({ err: error, code: body.code, method: request.method, url: request.url }, "request failed");
+    else if (status > 500) log.warn({ code: body.code, method: request.method, url: request.url }, "request failed upstream");
     return reply.code(status).headers(headers).header("cache-control", "no-store").type("application/json; charset=utf-8").send(body);
   });
 
