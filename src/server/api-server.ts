@@ -77,6 +77,8 @@ export interface ApiServerDeps {
   passwordChecks?: PasswordCheckGateOptions;
   /** Idle lifetime of a browser session; default 12 h. */
   sessionTtlMs?: number;
+  /** How often an event stream sends a keep-alive comment and checks its credentials again; default 15 s. */
+  eventStreamHeartbeatMs?: number;
   /** `info.version` of the OpenAPI document; default the package version. */
   version?: string;
   /** Prometheus text for `GET /metrics` (outside the API, like /healthz); absent: no /metrics. */
@@ -128,7 +130,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     deliveries: deps.deliveries,
     subscriptions: deps.subscriptions,
   };
-  const events = eventRoutes(routeDeps);
+  const events = eventRoutes(routeDeps, { heartbeatMs: deps.eventStreamHeartbeatMs });
   // One gate per server: every sign-in and password change shares its slots.
   const routes = allRoutes(routeDeps, events.routes, { passwordChecks: createPasswordCheckGate(deps.passwordChecks), publicUrl: deps.publicUrl });
   const openApi = JSON.stringify(buildOpenApiDocument(routes, { version: deps.version ?? VERSION, serverUrl: API_PREFIX }), null, 2);

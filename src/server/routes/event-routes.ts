@@ -3,6 +3,7 @@ import { z } from "zod";
 import { defineRoute, type RouteDefinition } from "../route-definition.js";
 import type { RouteDeps } from "../route-deps.js";
 import { eventSchema } from "./account-routes.js";
+import { SESSION_COOKIE } from "../auth/request-authenticator.js";
 
 /** Open event streams, so the server can end them when it closes. */
 export interface LiveStreams {
@@ -33,7 +34,8 @@ export function eventRoutes(deps: RouteDeps, options: { heartbeatMs?: number } =
       method: "GET", path: "/events/stream", operationId: "streamEvents", tag: "events", summary: "Live updates as server-sent events", access: "viewer",
       description:
         "Each event is `event: <type>` with `data: {type, accountId, data, at}`: `account.state` (watch state changes), `run.progress` and `run.finished` (fetch now), " +
-        "`message.stored`, and whatever the delivery layer publishes. A comment line is sent every 15 s to keep proxies from closing the stream.",
+        "`message.stored`, and whatever the delivery layer publishes. A comment line is sent every 15 s to keep proxies from closing the stream; " +
+        "the credentials are checked again then, and the stream ends once they no longer hold (signed out, token revoked, user removed).",
       query: z.object({ account: z.string().max(200).optional().describe("Only events of this account (id)") }),
       responses: { 200: { description: "An endless text/event-stream", contentType: "text/event-stream" } },
       handler: async ({ query, request, reply }) => {
@@ -53,7 +55,15 @@ export function eventRoutes(deps: RouteDeps, options: { heartbeatMs?: number } =
           if (accountId !== undefined && event.accountId !== accountId) return;
           raw.write(`id: ${++sequence}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
         });
-        const heartbeat = setInterval(() => raw.write(": ping\n\n"), heartbeatMs);
+        // Credentials are checked again at every heartbeat: a stream outlives no sign-out, revoked
+        // token or removed user by more than one interval.
+        const credentials = { authorization: request.headers.authorization, sessionCookie: request.cookies[SESSION_COOKIE] };
+        const heartbeat = setInterval(() => {
+          deps.authenticator.authenticate(credentials).then(
+            (principal) => (principal === undefined ? raw.end() : raw.write(": ping\n\n")),
+            () => raw.end(),
+          );
+        }, heartbeatMs);
         open.add(raw);
         const cleanup = () => {
           clearInterval(heartbeat);
