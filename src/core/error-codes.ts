@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   ABORTED: "The operation was cancelled.",
   WEBHOOK_INVALID: "A webhook setting is missing or wrong; the details name each field.",
   WEBHOOK_NOT_FOUND: "No webhook has that id; list them with `inbound webhooks list`.",
+  DELIVERY_BUSY: "The delivery is being attempted right now; replay it once that attempt has ended.",
   DELIVERY_NOT_FOUND: "No delivery has that id; list them with `inbound deliveries list`.",
   HANDLER_FAILED: "An in-process handler threw; the event is retried with backoff and parked after the retry limit.",
   HANDLER_NAME_TAKEN: "A handler with that name is already registered in this process; pass a different { name }.",

@@ -300,6 +300,8 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
         .set((eb) => ({ lease_owner: owner, lease_expires_at: toTimestamp(now.getTime() + leaseMs), attempts: eb("attempts", "+", 1), updated_at: at }))
         .where("id", "=", id)
         .where("status", "in", OPEN)
+        // Due now: a list of due rows may be stale, and a row another process just set to retry later waits.
+        .where("next_attempt_at", "<=", at)
         .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_expires_at", "<", at)]))
         .executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
@@ -368,8 +370,17 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
         .updateTable("deliveries")
         .set({ status: "pending", attempts: 0, next_attempt_at: now, completed_at: null, lease_owner: null, lease_expires_at: null, updated_at: now })
         .where("id", "=", id)
+        // Not while an attempt holds it: that attempt's outcome would be lost and a second one would run beside it.
+        .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_expires_at", "<", now)]))
         .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) await get(id);
+      if (Number(result.numUpdatedRows) === 0) {
+        await get(id); // DELIVERY_NOT_FOUND when there is none
+        throw new InboundError("DELIVERY_BUSY", {
+          message: `Delivery ${id} is being attempted right now; replay it once this attempt has ended.`,
+          retryable: true,
+          details: { id },
+        });
+      }
       return get(id);
     },
   };
