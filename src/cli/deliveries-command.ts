@@ -6,6 +6,7 @@ import type { Store } from "../store/store.js";
 import type { WebhookRecord } from "../store/webhook-repository.js";
 import { emit, table, type CliIo } from "./cli-output.js";
 import { limitFlag } from "./limit-flag.js";
+import { readStdin } from "./account-flags.js";
 
 /** What the delivery commands need from `runCli`: its io, `--json`, the data dir and `withInbound`. */
 export interface DeliveryCommandContext {
@@ -16,6 +17,14 @@ export interface DeliveryCommandContext {
 }
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
+
+/** The signing secret from `--secret` or `--secret-stdin` (not both), or undefined. */
+async function secretFlag(flags: { secret?: string; secretStdin?: boolean }, stdin: NodeJS.ReadableStream): Promise<string | undefined> {
+  if (flags.secret !== undefined && flags.secretStdin) {
+    throw new InboundError("WEBHOOK_INVALID", { message: "secret: give --secret or --secret-stdin, not both", details: { fields: [{ field: "secret", message: "give --secret or --secret-stdin, not both" }] } });
+  }
+  return flags.secretStdin ? readStdin(stdin) : flags.secret;
+}
 
 function describeWebhook(w: WebhookRecord): string {
   const state = w.enabled ? "enabled" : `disabled${w.disabledReason ? ` (${w.disabledReason})` : ""}`;
@@ -43,12 +52,14 @@ export function registerDeliveryCommands(program: Command, ctx: DeliveryCommandC
     .description("add a webhook target; prints its signing secret once")
     .requiredOption("--url <url>", "http:// or https:// endpoint")
     .option("--events <types>", "comma-separated event types, or * (default *)")
-    .option("--secret <secret>", "signing secret (16+ characters; generated when absent)")
+    .option("--secret <secret>", "signing secret (16+ characters; generated when absent; visible in `ps`, prefer --secret-stdin)")
+    .option("--secret-stdin", "read the signing secret from standard input")
     .option("--description <text>", "a note for people")
     .option("--disabled", "add it switched off")
-    .action(async (flags: { url: string; events?: string; secret?: string; description?: string; disabled?: boolean }) => {
+    .action(async (flags: { url: string; events?: string; secret?: string; secretStdin?: boolean; description?: string; disabled?: boolean }) => {
+      const secret = await secretFlag(flags, io.stdin);
       const hook = await withDelivery((d) =>
-        d.addWebhook({ url: flags.url, events: flags.events ? list(flags.events) : undefined, secret: flags.secret, description: flags.description, enabled: flags.disabled ? false : undefined }),
+        d.addWebhook({ url: flags.url, events: flags.events ? list(flags.events) : undefined, secret, description: flags.description, enabled: flags.disabled ? false : undefined }),
       );
       emit(io, ctx.json(), hook, () => `Added webhook ${hook.id} → ${hook.url} (${hook.events.join(", ")}).\nSigning secret (shown only now; keep it with the receiver):\n  ${hook.secret}`);
     });
@@ -65,17 +76,19 @@ export function registerDeliveryCommands(program: Command, ctx: DeliveryCommandC
     .description("change a webhook target; --enable also clears an automatic disable (410 Gone)")
     .option("--url <url>", "new endpoint")
     .option("--events <types>", "comma-separated event types, or *")
-    .option("--secret <secret>", "new signing secret")
+    .option("--secret <secret>", "new signing secret (visible in `ps`, prefer --secret-stdin)")
+    .option("--secret-stdin", "read the new signing secret from standard input")
     .option("--description <text>", "a note for people")
     .option("--enable", "switch it on")
     .option("--disable", "switch it off")
-    .action(async (id: string, flags: { url?: string; events?: string; secret?: string; description?: string; enable?: boolean; disable?: boolean }) => {
+    .action(async (id: string, flags: { url?: string; events?: string; secret?: string; secretStdin?: boolean; description?: string; enable?: boolean; disable?: boolean }) => {
       if (flags.enable && flags.disable) throw new InboundError("WEBHOOK_INVALID", { message: "enabled: give --enable or --disable, not both", details: { fields: [{ field: "enabled", message: "give --enable or --disable, not both" }] } });
+      const secret = await secretFlag(flags, io.stdin);
       const hook = await withDelivery((d) =>
         d.updateWebhook(id, {
           ...(flags.url !== undefined ? { url: flags.url } : {}),
           ...(flags.events !== undefined ? { events: list(flags.events) } : {}),
-          ...(flags.secret !== undefined ? { secret: flags.secret } : {}),
+          ...(secret !== undefined ? { secret } : {}),
           ...(flags.description !== undefined ? { description: flags.description } : {}),
           ...(flags.enable ? { enabled: true } : flags.disable ? { enabled: false } : {}),
         }),

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { Readable } from "node:stream";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -19,9 +20,9 @@ describe.each(DIALECTS)("inbound webhooks / deliveries (%s)", (dialect) => {
   let receiver: Receiver;
 
   /** Run the delivery commands in-process, as `runCli` does after wiring them. */
-  async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function run(args: string[], stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
     const { stdout, stderr, out, err } = capturedOutput();
-    const io = { stdout, stderr, stdin: Readable.from([""]), env: {} };
+    const io = { stdout, stderr, stdin: Readable.from([stdin]), env: {} };
     const program = new Command("inbound").option("--json").exitOverride().configureOutput({ writeOut: (s) => void stdout.write(s), writeErr: (s) => void stderr.write(s) });
     const ring = await loadKeyRing({ env: {}, dataDir: target.dataDir, log: () => undefined });
     const delivery = createDeliveryService({ store, box: createSecretBox(ring) });
@@ -54,6 +55,26 @@ describe.each(DIALECTS)("inbound webhooks / deliveries (%s)", (dialect) => {
   afterEach(async () => {
     await receiver.close();
     await cleanup();
+  });
+
+  it("reads a webhook's signing secret from standard input, so it never shows in the process list", async () => {
+    const secret = "whsec_from-stdin-0123456789";
+    const added = await run(["webhooks", "add", "--url", receiver.url, "--secret-stdin", "--json"], `${secret}\n`);
+    expect(added.code, added.stderr).toBe(0);
+    const hook = JSON.parse(added.stdout) as { id: string; secret: string };
+    expect(hook.secret).toBe(secret);
+    const rotated = "whsec_rotated-9876543210abcdef";
+    expect((await run(["webhooks", "update", hook.id, "--secret-stdin"], `${rotated}\n`)).code).toBe(0);
+    expect(await store.webhooks.getSecretCiphertext(hook.id)).not.toContain(rotated);
+    const both = await run(["webhooks", "update", hook.id, "--secret", "x".repeat(20), "--secret-stdin"], `${rotated}\n`);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain("give --secret or --secret-stdin, not both");
+    // The receiver verifies with the new secret.
+    const tested = await run(["webhooks", "test", hook.id]);
+    expect(tested.code).toBe(0);
+    const request = receiver.requests.at(-1)!;
+    const expected = `v1=${createHmac("sha256", rotated).update(`${request.headers["inbound-timestamp"] as string}.${request.body}`).digest("hex")}`;
+    expect(request.headers["inbound-signature"]).toBe(expected);
   });
 
   it("adds a webhook printing its secret once, lists it without the secret, tests it", async () => {
