@@ -78,6 +78,8 @@ export interface ProtocolRun {
 export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecord, password: string, options: RetrieveOptions = {}): Promise<RetrievalSummary> {
   if (!account.enabled) throw new InboundError("ACCOUNT_DISABLED", { message: `The account "${account.name}" is disabled; enable it with \`inbound accounts update ${account.name} --enabled\` before fetching.` });
   const release = await deps.lock.acquire(account.id, { wait: options.wait, signal: options.signal });
+  // The run stops when its caller cancels it or when its lock stops being its own.
+  const signal = release.lost === undefined ? options.signal : options.signal === undefined ? release.lost : AbortSignal.any([options.signal, release.lost]);
   const started = Date.now();
   const progress: RetrievalProgress = { phase: "connecting", total: 0, taken: 0, processed: 0 };
   const report = (update: Partial<RetrievalProgress>) => {
@@ -103,7 +105,7 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
       account,
       password,
       store,
-      signal: options.signal,
+      signal,
       counters,
       progress: report,
       async commit(rows, extra) {
@@ -138,7 +140,9 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
       await appendOutbox(trx, { accountId: account.id, type: "retrieval.completed", payload: { ...summary } });
     });
     return summary;
-  } catch (error) {
+  } catch (caught) {
+    // A run stopped because its lock was lost says so, not just "cancelled".
+    const error: unknown = release.lost?.aborted && !options.signal?.aborted ? release.lost.reason : caught;
     // Messages committed before the failure stay committed; let their parsing finish.
     await Promise.allSettled(processing);
     const message = error instanceof Error ? error.message : String(error);

@@ -2,8 +2,12 @@ import { InboundError } from "../core/inbound-error.js";
 import { isDeadLocalOwner, newOwnerId } from "../store/lease-owner.js";
 import type { LeaseRepository } from "../store/lease-repository.js";
 
-/** Releases a held run lock. Safe to call twice. */
-export type ReleaseRunLock = () => Promise<void>;
+/**
+ * Releases a held run lock. Safe to call twice. `lost` (database leases
+ * only) aborts when the lock stopped being this run's (its lease could not
+ * be renewed in time and may be another's now): the run must stop.
+ */
+export type ReleaseRunLock = (() => Promise<void>) & { lost?: AbortSignal };
 
 /**
  * Serialises retrievals per account so two runs never interleave. `wait`
@@ -68,6 +72,8 @@ export interface LeaseRunLockOptions {
   ttlMs?: number;
   /** How often a waiting acquire retries. Default 250 ms. */
   pollMs?: number;
+  /** Least time between renewals (tests shorten it). Default 1 s. */
+  renewEveryMs?: number;
 }
 
 /**
@@ -85,6 +91,7 @@ export interface LeaseRunLockOptions {
 export function createLeaseRunLock(options: LeaseRunLockOptions): RunLock {
   const ttlMs = options.ttlMs ?? 30_000;
   const pollMs = options.pollMs ?? 250;
+  const renewEveryMs = options.renewEveryMs ?? 1_000;
   const local = createProcessRunLock();
   return {
     async acquire(accountId, acquireOptions = {}) {
@@ -108,12 +115,28 @@ export function createLeaseRunLock(options: LeaseRunLockOptions): RunLock {
         await releaseLocal();
         throw error;
       }
+      // Renewed every third of its life. A renewal that finds the lease another's, or none that
+      // succeeds before it would expire, means another process may be running this account now.
+      const lost = new AbortController();
+      let renewedAt = Date.now();
       const renewal = setInterval(() => {
-        options.leases.renew(accountId, owner, ttlMs).catch(() => undefined);
-      }, Math.max(1_000, Math.floor(ttlMs / 3)));
+        options.leases.renew(accountId, owner, ttlMs).then(
+          (held) => {
+            if (held) renewedAt = Date.now();
+            else lose("its lease was taken over by another process");
+          },
+          () => {
+            if (Date.now() - renewedAt >= ttlMs) lose(`its lease could not be renewed for ${ttlMs} ms (database unreachable?)`);
+          },
+        );
+      }, Math.max(renewEveryMs, Math.floor(ttlMs / 3)));
       renewal.unref();
+      function lose(why: string): void {
+        clearInterval(renewal);
+        lost.abort(new InboundError("ACCOUNT_BUSY", { message: `This retrieval stopped: ${why}. Nothing it committed is lost; the next run finishes what it left.`, retryable: true, details: { accountId } }));
+      }
       let released = false;
-      return async () => {
+      const release = async () => {
         if (released) return;
         released = true;
         clearInterval(renewal);
@@ -123,6 +146,7 @@ export function createLeaseRunLock(options: LeaseRunLockOptions): RunLock {
           await releaseLocal();
         }
       };
+      return Object.assign(release, { lost: lost.signal });
     },
   };
 }

@@ -22,6 +22,23 @@ describe.each(DIALECTS)("lease run lock on %s", (dialect) => {
     return { store: opened.store, accountId: account.id };
   }
 
+  it("signals the holder when its lease is no longer its own, so the run stops", async () => {
+    const { store, accountId } = await storeWithAccount();
+    const lock = createLeaseRunLock({ leases: store.leases, ttlMs: 300, renewEveryMs: 50 });
+    const release = await lock.acquire(accountId);
+    expect(release.lost?.aborted).toBe(false);
+    await new Promise((r) => setTimeout(r, 400));
+    // Renewals keep it while all is well.
+    expect(release.lost?.aborted).toBe(false);
+    // Another process took it over (say this one was paused longer than the lease).
+    await store.database.db.updateTable("run_leases").set({ owner: "elsewhere|1|x|1" }).where("account_id", "=", accountId).execute();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(release.lost?.aborted).toBe(true);
+    expect(release.lost?.reason).toMatchObject({ code: "ACCOUNT_BUSY" });
+    expect((release.lost?.reason as Error).message).toContain("taken over by another process");
+    await release();
+  });
+
   it("tells a second process-like holder that the account is busy, and lets it in after release", async () => {
     const { store, accountId } = await storeWithAccount();
     // Two locks stand for two processes: they share only the database.
