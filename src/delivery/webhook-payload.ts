@@ -148,6 +148,17 @@ function headerPair(header: HeaderLine): { name: string; value: string } {
  * const body = buildWebhookBody(event, { id: account.id, name: account.name }, { message, attachments }, { publicUrl: "https://inbound.example.com" });
  * ```
  */
+/**
+ * Inline images rewritten to stored attachments (`inlineImages`) point at
+ * Inbound's own API with a path. A receiver's page would resolve that against
+ * its own site, so with a public URL they are made absolute; without one
+ * they stay as stored (and a cut body, sanitized again, drops them).
+ */
+function withAbsoluteImageLinks(html: string, publicUrl: string | undefined): string {
+  if (publicUrl === undefined || !html.includes('src="/api/v1/attachments/')) return html;
+  return html.replaceAll('src="/api/v1/attachments/', `src="${publicUrl}/api/v1/attachments/`);
+}
+
 export function buildWebhookBody(
   event: DeliveryEvent,
   account: { id: string; name: string | null } | null,
@@ -159,8 +170,8 @@ export function buildWebhookBody(
   const { message, attachments } = stored;
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const text = message.textBody;
-  const html = message.sanitizedHtml;
   const publicUrl = options.publicUrl?.replace(/\/+$/, "");
+  const html = message.sanitizedHtml === null ? null : withAbsoluteImageLinks(message.sanitizedHtml, publicUrl);
   return {
     ...base,
     message: {

@@ -6,14 +6,14 @@ import type { MessageRecord } from "../../src/store/message-repository.js";
 
 const EVENT: DeliveryEvent = { id: "event-1", type: "message.received", accountId: "account-1", createdAt: "2026-01-01T00:00:00.000Z", payload: {} };
 
-function bodyOf(stored: { html?: string | null; text?: string | null }, bodyLimit: number) {
+function bodyOf(stored: { html?: string | null; text?: string | null }, bodyLimit: number, publicUrl?: string) {
   const message = {
     id: "message-1", accountId: "account-1", folder: "INBOX", uidValidity: "1", uid: 1, uidl: null, rawSha256: "0".repeat(64), size: 1,
     internalDate: null, flags: [], messageIdHeader: null, sentDate: null, subject: "s", from: [], to: [], status: "parsed", parseError: null,
     storedAt: "2026-01-01T00:00:00.000Z", processedAt: null, cc: [], bcc: [], replyTo: [], headers: [],
     textBody: stored.text ?? null, htmlBody: null, sanitizedHtml: stored.html ?? null,
   } as MessageRecord;
-  const body = buildWebhookBody(EVENT, { id: "account-1", name: "a" }, { message, attachments: [] }, { bodyLimit });
+  const body = buildWebhookBody(EVENT, { id: "account-1", name: "a" }, { message, attachments: [] }, { bodyLimit, publicUrl });
   return body.message!;
 }
 
@@ -77,6 +77,14 @@ describe("buildWebhookBody", () => {
     expect(bodyOf({ html: "ab😀cd" }, 3).html).toBe("ab");
     expect(bodyOf({ text: "ab😀cd" }, 3).text).toBe("ab");
     expect(bodyOf({ text: "ab😀cd" }, 4).text).toBe("ab😀");
+  });
+
+  it("makes inline-image links absolute with the public URL, whole or cut, so they don't resolve against the receiver's site", () => {
+    const html = '<p>Logo <img src="/api/v1/attachments/att-1/content" alt="logo"> and more text after it</p>';
+    expect(bodyOf({ html }, 10_000, "https://inbound.example.com/").html).toBe('<p>Logo <img src="https://inbound.example.com/api/v1/attachments/att-1/content" alt="logo"> and more text after it</p>');
+    expect(bodyOf({ html }, 110, "https://inbound.example.com").html).toContain('src="https://inbound.example.com/api/v1/attachments/att-1/content"');
+    // Without a public URL there is nothing to make them absolute with.
+    expect(bodyOf({ html }, 10_000).html).toBe(html);
   });
 
   it("leaves bodies within the limit as they are", () => {
