@@ -3,6 +3,7 @@ import type { SecretBox } from "../auth/secret-box.js";
 import { newId } from "../core/ids.js";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { silentLogger } from "../core/logger.js";
+import { withDeadline } from "../core/with-deadline.js";
 import type { DeliveryOutcome, DeliveryPage, DeliveryRecord, DueDelivery, ListDeliveriesOptions } from "../store/delivery-repository.js";
 import type { Store } from "../store/store.js";
 import { webhookConsumer, type WebhookRecord } from "../store/webhook-repository.js";
@@ -327,18 +328,14 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
     const event = eventOf(delivery);
     // The handler's signal aborts on shutdown and when it runs out of time.
     const limit = new AbortController();
-    const onShutdown = () => limit.abort(signal.reason);
-    signal.addEventListener("abort", onShutdown, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new Error(`the handler did not finish within ${handlerTimeoutMs} ms (handlerTimeoutMs)`);
-        limit.abort(error);
-        reject(error);
-      }, handlerTimeoutMs);
-    });
     try {
-      await Promise.race([handler.run(event, { eventId: event.id, attempt: delivery.attempts + 1, signal: limit.signal }), timedOut]);
+      await withDeadline(handler.run(event, { eventId: event.id, attempt: delivery.attempts + 1, signal: limit.signal }), {
+        ms: handlerTimeoutMs,
+        signal,
+        what: "The handler",
+        onTimeout: () => new Error(`the handler did not finish within ${handlerTimeoutMs} ms (handlerTimeoutMs)`),
+        onGiveUp: () => limit.abort(),
+      });
     } catch (error) {
       if (signal.aborted) return { status: "released", error: "interrupted by shutdown" };
       if (error instanceof MessageGone) {
@@ -347,9 +344,6 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       }
       const message = error instanceof Error ? error.message : String(error);
       return failure(handlerRetry, delivery, `HANDLER_FAILED: ${message}`);
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onShutdown);
     }
     counters.delivered++;
     return { status: "succeeded" };
