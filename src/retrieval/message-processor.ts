@@ -222,9 +222,9 @@ export function createMessageProcessor(options: {
       return;
     }
     const cutoff = Date.now() - SPOOL_ORPHAN_AGE_MS;
-    for (const { segment, modifiedAt } of await store.spool.list()) {
-      if (modifiedAt.getTime() < cutoff && !(await store.messages.spoolSegmentInUse(segment))) await store.spool.remove(segment);
-    }
+    const old = (await store.spool.list()).filter(({ modifiedAt }) => modifiedAt.getTime() < cutoff).map(({ segment }) => segment);
+    const inUse = await store.messages.spoolSegmentsInUse(old);
+    for (const segment of old) if (!inUse.has(segment)) await store.spool.remove(segment);
   }
 
   function sourceOf(raw: RawLocation): RawSource {

@@ -186,8 +186,6 @@ export interface MessageRepository {
   rawLocations(ids: readonly string[], executor?: Executor): Promise<Map<string, RawLocation>>;
   /** Where one message's raw bytes are. Throws MESSAGE_NOT_FOUND. */
   rawLocation(id: string, executor?: Executor): Promise<RawLocation>;
-  /** Whether any message still has its raw bytes in `segment`. */
-  spoolSegmentInUse(segment: string, executor?: Executor): Promise<boolean>;
   /** Which of `segments` any message has its raw bytes in (one query per 200 segments rather than one each). */
   spoolSegmentsInUse(segments: readonly string[], executor?: Executor): Promise<Set<string>>;
   /**
@@ -512,11 +510,6 @@ export function createMessageRepository(db: Executor): MessageRepository {
       const row = await ex.selectFrom("messages").select(RAW_LOCATION_COLUMNS).where("id", "=", id).executeTakeFirst();
       if (row === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
       return toRawLocation(row);
-    },
-
-    async spoolSegmentInUse(segment, ex = db) {
-      const row = await ex.selectFrom("messages").select("id").where("spool_segment", "=", segment).limit(1).executeTakeFirst();
-      return row !== undefined;
     },
 
     async spoolSegmentsInUse(segments, ex = db) {
