@@ -6,7 +6,7 @@ import { openIdleListener, type IdleListener, type IdleListenerOptions } from ".
 import type { AccountRecord } from "../store/account-repository.js";
 import { abortableSleep } from "./abortable-sleep.js";
 import { backoffDelay } from "./backoff-delay.js";
-import type { ConcurrencyGate } from "./concurrency-gate.js";
+import type { ConcurrencyGate } from "../core/concurrency-gate.js";
 import type { RetrievalReason, RetrievalRunner } from "./retrieval-runner.js";
 import type { WatchState, WatchStateName } from "./watch-state.js";
 import type { WatchTiming } from "./watch-timing.js";

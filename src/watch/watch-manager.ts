@@ -5,7 +5,7 @@ import type { AccountRecord } from "../store/account-repository.js";
 import { isDeadLocalOwner, newOwnerId } from "../store/lease-owner.js";
 import type { Store } from "../store/store.js";
 import { startAccountSupervisor, type AccountCredentials, type AccountSupervisor } from "./account-supervisor.js";
-import { createConcurrencyGate } from "./concurrency-gate.js";
+import { createConcurrencyGate } from "../core/concurrency-gate.js";
 import { startPollSchedule, type PollSchedule } from "./poll-schedule.js";
 import { createRetrievalRunner, type RetrievalReason, type RetrievalRunner, type RetrieveFn } from "./retrieval-runner.js";
 import { isFinalWatchState, type WatchState } from "./watch-state.js";

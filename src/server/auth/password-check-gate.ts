@@ -1,3 +1,4 @@
+import { createConcurrencyGate } from "../../core/concurrency-gate.js";
 import { ApiError } from "../api-error.js";
 
 /** Options for {@link createPasswordCheckGate}. */
@@ -36,42 +37,26 @@ export interface PasswordCheckGate {
  */
 export function createPasswordCheckGate(options: PasswordCheckGateOptions = {}): PasswordCheckGate {
   const concurrency = Math.max(1, options.concurrency ?? 2);
+  const gate = createConcurrencyGate(concurrency);
   const maxWaiting = Math.max(0, options.maxWaiting ?? 32);
-  const queue: Array<() => void> = [];
-  let running = 0;
-
-  const release = () => {
-    const next = queue.shift();
-    if (next !== undefined) next();
-    else running--;
-  };
-
   return {
     get running() {
-      return running;
+      return gate.active;
     },
     get waiting() {
-      return queue.length;
+      return gate.waiting;
     },
-    async run(check) {
-      if (running >= concurrency) {
-        if (queue.length >= maxWaiting) {
-          throw new ApiError("RATE_LIMITED", {
+    run(check) {
+      if (gate.active >= concurrency && gate.waiting >= maxWaiting) {
+        return Promise.reject(
+          new ApiError("RATE_LIMITED", {
             message: "Too many sign-ins are being checked right now; try again in 1 s.",
             headers: { "retry-after": "1" },
             details: { retryAfterSeconds: 1 },
-          });
-        }
-        // The slot passes straight from the check that ends to this one: `running` stays the same.
-        await new Promise<void>((resolve) => queue.push(resolve));
-      } else {
-        running++;
+          }),
+        );
       }
-      try {
-        return await check();
-      } finally {
-        release();
-      }
+      return gate.run(check);
     },
   };
 }

@@ -1,12 +1,17 @@
-import { InboundError } from "../core/inbound-error.js";
+import { InboundError } from "./inbound-error.js";
 
 /**
  * A counting semaphore: at most `limit` holders at once, others wait in order.
- * Used so hundreds of watches starting together open a few connections at a time.
+ * Used so hundreds of watches starting together open a few connections at a
+ * time, and so a sign-in flood runs a few password hashes at a time.
  */
 export interface ConcurrencyGate {
   /** Run `work` once a slot is free; the slot is released when it settles. Waiting ends early (ABORTED) when `signal` aborts. */
   run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** Holders now. */
+  readonly active: number;
+  /** Callers waiting for a slot now. */
+  readonly waiting: number;
 }
 
 /**
@@ -28,6 +33,12 @@ export function createConcurrencyGate(limit: number): ConcurrencyGate {
     else active--;
   };
   return {
+    get active() {
+      return active;
+    },
+    get waiting() {
+      return waiting.length;
+    },
     async run(work, signal) {
       if (active >= limit) {
         await new Promise<void>((resolve, reject) => {
