@@ -79,7 +79,8 @@ export async function retrieveAccount(deps: RetrievalDeps, account: AccountRecor
   if (!account.enabled) throw new InboundError("ACCOUNT_DISABLED", { message: `The account "${account.name}" is disabled; enable it with \`inbound accounts update ${account.name} --enabled\` before fetching.` });
   const release = await deps.lock.acquire(account.id, { wait: options.wait, signal: options.signal });
   // The run stops when its caller cancels it or when its lock stops being its own.
-  const signal = release.lost === undefined ? options.signal : options.signal === undefined ? release.lost : AbortSignal.any([options.signal, release.lost]);
+  const stops = [options.signal, release.lost].filter((stop): stop is AbortSignal => stop !== undefined);
+  const signal = stops.length === 0 ? undefined : AbortSignal.any(stops);
   const started = Date.now();
   const progress: RetrievalProgress = { phase: "connecting", total: 0, taken: 0, processed: 0 };
   const report = (update: Partial<RetrievalProgress>) => {

@@ -18,6 +18,16 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     cleanup = undefined;
   });
 
+  /** A fresh store (cleaned up after the test) with one account. */
+  async function openWithAccount(): Promise<{ store: Store; accountId: string }> {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    return { store: opened.store, accountId: await createAccount(opened.store) };
+  }
+
+  /** Parsing in this thread, as a processor's `parse`. */
+  const inProcess = (store: Store) => (source: RawSource, settings: { sanitize: boolean; inlineImages: boolean }) => parseRaw(source, { blobDir: store.blobs.dir, ...settings });
+
   async function storePending(store: Store, accountId: string, count: number): Promise<string[]> {
     const rows: TakenMessage[] = [];
     for (let n = 1; n <= count; n++) {
@@ -29,12 +39,9 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
   }
 
   it("gives each message one message.received event when two passes parse the same pending messages at once", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const accountId = await createAccount(store);
+    const { store, accountId } = await openWithAccount();
     const ids = await storePending(store, accountId, 12);
-    const parse = (source: RawSource, settings: { sanitize: boolean; inlineImages: boolean }) => parseRaw(source, { blobDir: store.blobs.dir, ...settings });
+    const parse = inProcess(store);
     const account = { id: accountId, sanitize: true, inlineImages: false };
     // Two processors stand for two processes (or a catch-up pass beside a run).
     const a = createMessageProcessor({ store, parse });
@@ -52,17 +59,14 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
   });
 
   it("stores a message whose parser crashed as failed, raw kept and announced, and parses the rest", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const accountId = await createAccount(store);
+    const { store, accountId } = await openWithAccount();
     const ids = await storePending(store, accountId, 5);
     const locations = await store.messages.rawLocations(ids);
     const doomed = locations.get(ids[2])!.rawSha256;
     // What a parser bug or a dead worker looks like from here: the parse rejects with a plain error.
     const parse = async (source: RawSource, settings: { sanitize: boolean; inlineImages: boolean }) => {
       if (source.sha256 === doomed || source.path.endsWith(doomed)) throw new TypeError("Cannot read properties of undefined (reading 'headers')");
-      return parseRaw(source, { blobDir: store.blobs.dir, ...settings });
+      return inProcess(store)(source, settings);
     };
     const result = await createMessageProcessor({ store, parse }).process({ id: accountId, sanitize: true, inlineImages: false }, ids);
     // `parsed` counts every message the pass finished, the failed one included.
@@ -85,10 +89,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
   });
 
   it("leaves the messages pending, not failed, when the parse pool closes under them, and a later pass parses them", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const accountId = await createAccount(store);
+    const { store, accountId } = await openWithAccount();
     const ids = await storePending(store, accountId, 30);
     const account = { id: accountId, sanitize: true, inlineImages: false };
     const pool = createParsePool({ size: 1 });
@@ -104,7 +105,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     expect(pending.length).toBeGreaterThan(0);
     expect(pending.length + statuses.filter((s) => s === "parsed").length).toBe(30);
 
-    const again = await createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) }).processPending(async () => account, accountId);
+    const again = await createMessageProcessor({ store, parse: inProcess(store) }).processPending(async () => account, accountId);
     expect(again).toEqual({ parsed: pending.length, parseErrors: 0 });
     for (const id of ids) expect((await store.messages.get(id)).status).toBe("parsed");
     const announced = await store.database.db.selectFrom("outbox").select("id").where("type", "=", "message.received").execute();
@@ -112,29 +113,23 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
   });
 
   it("parses the pending messages behind a full page of unreadable ones, then reports the failure", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const accountId = await createAccount(store);
+    const { store, accountId } = await openWithAccount();
     const ids = await storePending(store, accountId, 105);
     // The raw files of the first 100 (a whole page) are gone: those messages cannot be parsed now.
     const locations = await store.messages.rawLocations(ids);
     for (const id of ids.slice(0, 100)) await rm(store.blobs.path(locations.get(id)!.rawSha256));
-    const processor = createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) });
+    const processor = createMessageProcessor({ store, parse: inProcess(store) });
     await expect(processor.processPending(async () => ({ id: accountId, sanitize: true, inlineImages: false }), accountId)).rejects.toMatchObject({ code: expect.stringMatching(/BLOB_NOT_FOUND|STORE_FAILED/) });
     for (const id of ids.slice(100)) expect((await store.messages.get(id)).status).toBe("parsed");
     expect(await store.messages.pendingForProcessing(200, accountId)).toHaveLength(100);
   });
 
   it("keeps the parser's attachment ids, so inline-image URLs in the sanitized HTML resolve", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const accountId = await createAccount(store);
+    const { store, accountId } = await openWithAccount();
     const raw = ["From: a@example.com", "Subject: inline", "MIME-Version: 1.0", 'Content-Type: multipart/related; boundary="r"', "", "--r", "Content-Type: text/html", "", '<p><img src="cid:logo@x"></p>', "--r", "Content-Type: image/png", "Content-ID: <logo@x>", "Content-Transfer-Encoding: base64", "", "iVBORw0KGgo=", "--r--", ""].join("\r\n");
     const blob = await store.blobs.writeBuffer(Buffer.from(raw));
     const [id] = await store.transaction(async (trx) => (await store.messages.insertTaken(trx, [{ accountId, sourceKey: "pop3:x", folder: null, uidValidity: null, uid: null, uidl: "x", rawSha256: blob.sha256, size: blob.size, internalDate: null, flags: [], messageIdHeader: null, sentDate: null }])).inserted);
-    const processor = createMessageProcessor({ store, parse: (source, settings) => parseRaw(source, { blobDir: store.blobs.dir, ...settings }) });
+    const processor = createMessageProcessor({ store, parse: inProcess(store) });
     await processor.process({ id: accountId, sanitize: true, inlineImages: true }, [id]);
     const message = await store.messages.get(id);
     const [attachment] = await store.messages.attachments(id);
@@ -145,10 +140,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     { graceMs: undefined, label: "10 s (the default)", whileTaking: 0 },
     { graceMs: 30, label: "30 ms", whileTaking: 1 },
   ])("while a retrieval is taking, parses none for $label, then one at a time; all of them again after", async ({ graceMs, whileTaking }) => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const accountId = await createAccount(store);
+    const { store, accountId } = await openWithAccount();
     const ids = await storePending(store, accountId, 12);
     let running = 0;
     let most = 0;
@@ -157,7 +149,7 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
       most = Math.max(most, running);
       await new Promise((resolve) => setTimeout(resolve, 15));
       try {
-        return await parseRaw(source, { blobDir: store.blobs.dir, ...settings });
+        return await inProcess(store)(source, settings);
       } finally {
         running--;
       }

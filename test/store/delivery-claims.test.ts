@@ -11,20 +11,20 @@ describe.each(DIALECTS)("claiming and replaying deliveries on %s", (dialect) => 
     cleanup = undefined;
   });
 
-  /** One delivery row for a handler consumer. */
-  async function oneDelivery(store: Store): Promise<string> {
+  /** A fresh store (cleaned up after the test) holding one delivery row, for a handler consumer. */
+  async function openWithDelivery(): Promise<{ store: Store; id: string }> {
+    const opened = await openTestStore(dialect);
+    cleanup = opened.cleanup;
+    const { store } = opened;
     await store.deliveries.registerHandler("h", ["message.received"]);
     await storeMessage(store, await createAccount(store, "a"));
     await store.deliveries.dispatch(10);
     const [due] = await store.deliveries.due(["handler:h"], 10);
-    return due.id;
+    return { store, id: due.id };
   }
 
   it("does not claim a row set to retry later, even from a stale list of due rows", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const id = await oneDelivery(store);
+    const { store, id } = await openWithDelivery();
     expect(await store.deliveries.claim(id, "p1", 30_000)).toBe(true);
     await store.deliveries.finish(id, "p1", { status: "retrying", error: "down", httpStatus: null, nextAttemptAt: new Date(Date.now() + 60_000) });
     // Another process read the row as due before that: its claim must not skip the backoff.
@@ -33,10 +33,7 @@ describe.each(DIALECTS)("claiming and replaying deliveries on %s", (dialect) => 
   });
 
   it("refuses to replay a delivery while an attempt holds it, and replays it after", async () => {
-    const opened = await openTestStore(dialect);
-    cleanup = opened.cleanup;
-    const { store } = opened;
-    const id = await oneDelivery(store);
+    const { store, id } = await openWithDelivery();
     expect(await store.deliveries.claim(id, "p1", 30_000)).toBe(true);
     await expect(store.deliveries.replay(id)).rejects.toMatchObject({ code: "DELIVERY_BUSY" });
     await store.deliveries.finish(id, "p1", { status: "parked", error: "gave up", httpStatus: null });
