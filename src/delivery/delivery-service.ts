@@ -196,8 +196,12 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   function register(entry: LocalHandler): Promise<void> {
     entry.registering ??= (async () => {
       try {
-        const { created, startAfter } = await store.deliveries.registerHandler(entry.name, entry.events);
-        if (created && entry.fromBeginning) await store.deliveries.backfill({ consumer: entry.consumer, events: entry.events }, startAfter);
+        const { startAfter, backfillPending } = await store.deliveries.registerHandler(entry.name, entry.events, { fromBeginning: entry.fromBeginning });
+        if (backfillPending) {
+          // Safe to run again after a crash halfway: a delivery already queued is not queued twice.
+          await store.deliveries.backfill({ consumer: entry.consumer, events: entry.events }, startAfter);
+          await store.deliveries.finishBackfill(entry.name);
+        }
         entry.registered = true;
         entry.resolveReady();
         wake();

@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Kysely } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
+import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
 import { migrateToLatest } from "./migrations/migrate-to-latest.js";
 import { createPostgresDialect } from "./postgres-dialect.js";
 import type { Schema } from "./schema.js";
@@ -27,6 +28,8 @@ export interface Database {
   description: string;
   /** The dialect's capabilities, for the rare caller that needs them. */
   capabilities: StoreDialect;
+  /** The database server's time, which leases and retry schedules are kept in. */
+  clock: DatabaseClock;
   close(): Promise<void>;
 }
 
@@ -93,10 +96,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   await mkdir(options.dataDir, { recursive: true });
   const db = new Kysely<Schema>({ dialect: dialect.createKyselyDialect() });
   let id: string;
+  const readServerMs = dialect.readServerClockMs?.bind(dialect, db);
+  const clock = createDatabaseClock({ readServerMs });
   try {
     await migrateToLatest(db, { dialect: dialect.name });
     id = await readStoreId(db);
+    await clock.sync();
   } catch (error) {
+    clock.close();
     await db.destroy();
     if (error instanceof InboundError) throw error;
     throw new InboundError("STORE_FAILED", {
@@ -105,5 +112,16 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       retryable: dialect.name === "postgres",
     });
   }
-  return { db, dialect: dialect.name, id, description: describeDatabase(options), capabilities: dialect, close: () => db.destroy() };
+  return {
+    db,
+    dialect: dialect.name,
+    id,
+    description: describeDatabase(options),
+    capabilities: dialect,
+    clock,
+    close: async () => {
+      clock.close();
+      await db.destroy();
+    },
+  };
 }

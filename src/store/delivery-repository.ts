@@ -1,6 +1,7 @@
 import { sql, type Selectable, type SqlBool } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
+import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
 import { atomically, type Executor } from "./executor.js";
 import type { DeliveriesTable, DeliveryStatus } from "./schema.js";
 import { toTimestamp } from "./timestamp.js";
@@ -76,8 +77,15 @@ export type DeliveryOutcome =
  * order, who holds it right now (a lease), and how its attempts went.
  */
 export interface DeliveryRepository {
-  /** Record an in-process handler name (and the event types it takes). `created` is true the first time. */
-  registerHandler(name: string, events: readonly string[]): Promise<{ created: boolean; startAfter: string }>;
+  /**
+   * Record an in-process handler name (and the event types it takes). `created` is true the
+   * first time. With `fromBeginning` on that first time, the handler is owed a backfill of the
+   * events before `startAfter`: `backfillPending` stays true, on every registration, until
+   * {@link finishBackfill} says it is done.
+   */
+  registerHandler(name: string, events: readonly string[], options?: { fromBeginning?: boolean }): Promise<{ created: boolean; startAfter: string; backfillPending: boolean }>;
+  /** The handler's backfill is done (see {@link registerHandler}). */
+  finishBackfill(name: string): Promise<void>;
   /** Forget a handler name and drop every delivery queued for it. */
   forgetHandler(name: string): Promise<void>;
   /** Queue every outbox event up to `upTo` (an id) matching `filter` for its consumer (a new handler with `fromBeginning`). */
@@ -88,7 +96,10 @@ export interface DeliveryRepository {
    * transaction. Returns how many outbox events it took.
    */
   dispatch(limit: number): Promise<number>;
-  /** Deliveries whose turn has come: first open one of their (consumer, account) lane, due, not leased. */
+  /**
+   * Deliveries whose turn has come: first open one of their (consumer, account) lane, due, not
+   * leased, at `now` (on the database's clock; default: now).
+   */
   due(consumers: readonly string[], limit: number, now?: Date): Promise<DueDelivery[]>;
   /** Lease a due delivery to `owner` and count the attempt; false when someone else got it first. */
   claim(id: string, owner: string, leaseMs: number): Promise<boolean>;
@@ -143,8 +154,8 @@ interface NewDelivery {
   accountId: string | null;
 }
 
-async function insertDeliveries(trx: Executor, rows: readonly NewDelivery[]): Promise<void> {
-  const now = toTimestamp();
+async function insertDeliveries(trx: Executor, rows: readonly NewDelivery[], clock: DatabaseClock): Promise<void> {
+  const now = toTimestamp(clock.now());
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const values = rows.slice(i, i + INSERT_CHUNK).map((r) => ({
       id: newId(),
@@ -181,7 +192,11 @@ async function insertDeliveries(trx: Executor, rows: readonly NewDelivery[]): Pr
  * }
  * ```
  */
-export function createDeliveryRepository(db: Executor): DeliveryRepository {
+export function createDeliveryRepository(db: Executor, clock: DatabaseClock = createDatabaseClock()): DeliveryRepository {
+  // Every time here is on the database's clock (see database-clock.ts): leases and due times
+  // are compared across every machine that delivers.
+  const stamp = () => toTimestamp(clock.now());
+
   async function get(id: string): Promise<DeliveryRecord> {
     const row = await db.selectFrom("deliveries").selectAll().where("id", "=", id).executeTakeFirst();
     if (!row) throw new InboundError("DELIVERY_NOT_FOUND", { message: `No delivery has the id "${id}"; list them with \`inbound deliveries list\`.`, details: { id } });
@@ -189,18 +204,23 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
   }
 
   return {
-    async registerHandler(name, events) {
+    async registerHandler(name, events, options = {}) {
       return atomically(db, async (trx) => {
-        const now = toTimestamp();
-        const existing = await trx.selectFrom("delivery_handlers").select("start_after").where("name", "=", name).executeTakeFirst();
+        const now = stamp();
+        const existing = await trx.selectFrom("delivery_handlers").select(["start_after", "backfill_pending"]).where("name", "=", name).executeTakeFirst();
         const startAfter = existing?.start_after ?? newId();
+        const backfillPending = existing === undefined ? options.fromBeginning === true : Number(existing.backfill_pending) === 1;
         await trx
           .insertInto("delivery_handlers")
-          .values({ name, events_json: JSON.stringify(events), start_after: startAfter, created_at: now, last_seen_at: now })
+          .values({ name, events_json: JSON.stringify(events), start_after: startAfter, created_at: now, last_seen_at: now, backfill_pending: backfillPending ? 1 : 0 })
           .onConflict((oc) => oc.column("name").doUpdateSet({ events_json: JSON.stringify(events), last_seen_at: now }))
           .execute();
-        return { created: existing === undefined, startAfter };
+        return { created: existing === undefined, startAfter, backfillPending };
       });
+    },
+
+    async finishBackfill(name) {
+      await db.updateTable("delivery_handlers").set({ backfill_pending: 0 }).where("name", "=", name).execute();
     },
 
     async forgetHandler(name) {
@@ -218,7 +238,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
         if (!filter.events.includes("*")) query = query.where("type", "in", [...filter.events]);
         const rows = await query.orderBy("id").limit(INSERT_CHUNK).execute();
         if (rows.length === 0) return total;
-        await atomically(db, (trx) => insertDeliveries(trx, rows.map((r) => ({ consumer: filter.consumer, eventId: r.id, eventType: r.type, accountId: r.account_id }))));
+        await atomically(db, (trx) => insertDeliveries(trx, rows.map((r) => ({ consumer: filter.consumer, eventId: r.id, eventType: r.type, accountId: r.account_id })), clock));
         total += rows.length;
         after = rows[rows.length - 1].id;
       }
@@ -229,7 +249,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
       const any = await db.selectFrom("outbox").select("id").where("dispatched_at", "is", null).limit(1).executeTakeFirst();
       if (!any) return 0;
       return atomically(db, async (trx) => {
-        const now = toTimestamp();
+        const now = stamp();
         // Taking this row's lock first makes dispatchers of several processes run one after the
         // other, so lanes are always filled in outbox order (SQLite writers are serialised anyway).
         await trx.updateTable("delivery_dispatch").set({ dispatched_at: now }).where("id", "=", 1).execute();
@@ -249,7 +269,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
             if (event.id > c.startAfter && acceptsEvent(c.events, event.type)) rows.push({ consumer: c.consumer, eventId: event.id, eventType: event.type, accountId: event.account_id });
           }
         }
-        await insertDeliveries(trx, rows);
+        await insertDeliveries(trx, rows, clock);
         const ids = events.map((e) => e.id);
         for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
           await trx.updateTable("outbox").set({ dispatched_at: now }).where("id", "in", ids.slice(i, i + INSERT_CHUNK)).execute();
@@ -258,7 +278,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
       });
     },
 
-    async due(consumers, limit, now = new Date()) {
+    async due(consumers, limit, now = new Date(clock.now())) {
       if (consumers.length === 0 || limit <= 0) return [];
       const at = toTimestamp(now);
       // Only a lane's head may go: the first open delivery per (consumer, account), from the partial index.
@@ -293,7 +313,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
     },
 
     async claim(id, owner, leaseMs) {
-      const now = new Date();
+      const now = new Date(clock.now());
       const at = toTimestamp(now);
       const result = await db
         .updateTable("deliveries")
@@ -310,7 +330,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
     async renew(id, owner, leaseMs) {
       const result = await db
         .updateTable("deliveries")
-        .set({ lease_expires_at: toTimestamp(Date.now() + leaseMs) })
+        .set({ lease_expires_at: toTimestamp(clock.now() + leaseMs) })
         .where("id", "=", id)
         .where("lease_owner", "=", owner)
         .executeTakeFirst();
@@ -318,7 +338,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
     },
 
     async finish(id, owner, outcome) {
-      const now = toTimestamp();
+      const now = stamp();
       const common = { lease_owner: null, lease_expires_at: null, updated_at: now, last_status: outcome.httpStatus ?? null };
       const query = db.updateTable("deliveries").where("id", "=", id).where("lease_owner", "=", owner);
       switch (outcome.status) {
@@ -326,7 +346,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
           await query.set({ ...common, status: "succeeded", completed_at: now, ...(outcome.note ? { last_error: outcome.note } : {}) }).execute();
           return;
         case "retrying":
-          await query.set({ ...common, status: "retrying", last_error: outcome.error, next_attempt_at: toTimestamp(outcome.nextAttemptAt) }).execute();
+          await query.set({ ...common, status: "retrying", last_error: outcome.error, next_attempt_at: toTimestamp(clock.fromLocal(outcome.nextAttemptAt.getTime())) }).execute();
           return;
         case "parked":
           await query.set({ ...common, status: "parked", last_error: outcome.error, completed_at: now }).execute();
@@ -365,7 +385,7 @@ export function createDeliveryRepository(db: Executor): DeliveryRepository {
     get,
 
     async replay(id) {
-      const now = toTimestamp();
+      const now = stamp();
       const result = await db
         .updateTable("deliveries")
         .set({ status: "pending", attempts: 0, next_attempt_at: now, completed_at: null, lease_owner: null, lease_expires_at: null, updated_at: now })

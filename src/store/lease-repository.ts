@@ -1,3 +1,4 @@
+import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
 import type { Executor } from "./executor.js";
 import { toTimestamp } from "./timestamp.js";
 
@@ -30,6 +31,8 @@ export type LeaseTable = "run_leases" | "watch_leases";
 
 /**
  * The lease repository over `db`; one upsert decides, on SQLite and PostgreSQL alike.
+ * Expiry times are written and compared on `clock`, the database's time, so
+ * machines whose own clocks disagree still agree on whose lease is live.
  *
  * @example
  * ```ts
@@ -37,11 +40,11 @@ export type LeaseTable = "run_leases" | "watch_leases";
  * const attempt = await leases.tryAcquire(accountId, "host:123:ab12", 30_000);
  * ```
  */
-export function createLeaseRepository(db: Executor, table: LeaseTable = "run_leases"): LeaseRepository {
-  const expiry = (ttlMs: number) => toTimestamp(new Date(Date.now() + ttlMs));
+export function createLeaseRepository(db: Executor, table: LeaseTable = "run_leases", clock: DatabaseClock = createDatabaseClock()): LeaseRepository {
+  const expiry = (ttlMs: number) => toTimestamp(clock.now() + ttlMs);
 
   async function upsert(accountId: string, owner: string, ttlMs: number, force: boolean): Promise<LeaseHolder> {
-    const now = toTimestamp();
+    const now = toTimestamp(clock.now());
     await db
       .insertInto(table)
       .values({ account_id: accountId, owner, expires_at: expiry(ttlMs) })

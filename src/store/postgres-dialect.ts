@@ -1,5 +1,5 @@
 import type { Pool } from "pg";
-import { CompiledQuery, PostgresDialect } from "kysely";
+import { CompiledQuery, PostgresDialect, sql } from "kysely";
 import type { StoreDialect } from "./store-dialect.js";
 
 /** Options for {@link createPostgresDialect}. */
@@ -41,6 +41,8 @@ async function createPool(options: PostgresDialectOptions): Promise<Pool> {
  */
 const DURABLE_COMMITS = CompiledQuery.raw("select set_config('synchronous_commit', 'on', false) where current_setting('synchronous_commit') = 'off'");
 
+const SERVER_CLOCK = sql<{ ms: number | string }>`select extract(epoch from clock_timestamp()) * 1000 as ms`;
+
 async function requireDurableCommits(connection: { executeQuery(query: CompiledQuery): Promise<unknown> }): Promise<void> {
   await connection.executeQuery(DURABLE_COMMITS);
 }
@@ -62,6 +64,11 @@ export function createPostgresDialect(options: PostgresDialectOptions): StoreDia
     },
     isUniqueViolation(error) {
       return (error as { code?: unknown } | null)?.code === "23505";
+    },
+    async readServerClockMs(db) {
+      // clock_timestamp(), not now(): now() is when the surrounding transaction began.
+      const { rows } = await SERVER_CLOCK.execute(db);
+      return Number(rows[0].ms);
     },
   };
 }

@@ -145,6 +145,8 @@ export interface DeliveryHandlersTable {
   start_after: string;
   created_at: string;
   last_seen_at: string;
+  /** 1 from a `fromBeginning` registration until its backfill finished (see migration 0009). */
+  backfill_pending: ColumnType<number, number | undefined, number>;
 }
 
 /** Where one delivery stands. `retrying` blocks its account's later events for the same consumer; `parked` is the dead letter. */

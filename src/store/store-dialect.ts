@@ -1,4 +1,4 @@
-import type { Dialect } from "kysely";
+import type { Dialect, Kysely } from "kysely";
 
 /**
  * What differs between the databases Inbound runs on, kept in one small
@@ -19,4 +19,9 @@ export interface StoreDialect {
   createKyselyDialect(): Dialect;
   /** True when `error` is this database's unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * The database server's clock in ms since the epoch (see database-clock.ts). Absent when
+   * the database lives in this process (SQLite): its clock is this machine's.
+   */
+  readServerClockMs?(db: Kysely<any>): Promise<number>;
 }

@@ -186,6 +186,23 @@ describe.each(DIALECTS)("in-process handlers (%s)", (dialect) => {
     expect(() => second.onMessage(() => undefined, { name: "crm" })).toThrow(expect.objectContaining({ code: "HANDLER_NAME_TAKEN" }));
   });
 
+  it("a fromBeginning backfill that a crash cut short is finished at the next registration, once", async () => {
+    const a = await createAccount(store, "a");
+    const stored = [await storeMessage(store, a), await storeMessage(store, a), await storeMessage(store, a)];
+    // A process registered "archive" with fromBeginning and died before its backfill finished.
+    expect(await store.deliveries.registerHandler("archive", ["message.received"], { fromBeginning: true })).toMatchObject({ created: true, backfillPending: true });
+
+    const delivery = service();
+    await delivery.start();
+    const seen: string[] = [];
+    await delivery.onMessage((m) => void seen.push(m.eventId), { name: "archive", fromBeginning: true }).ready;
+    delivery.notify();
+    await waitFor(() => seen.length === 3, "the backfilled events");
+    expect(seen).toEqual(stored.map((m) => m.eventId));
+    // Done now: a later registration owes nothing more.
+    expect(await store.deliveries.registerHandler("archive", ["message.received"], { fromBeginning: true })).toMatchObject({ created: false, backfillPending: false });
+  });
+
   it("on(type) gets other event types with their payload", async () => {
     const a = await createAccount(store, "a");
     const delivery = service();

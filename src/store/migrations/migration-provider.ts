@@ -7,6 +7,7 @@ import { usersMigration } from "./0005-users.js";
 import { watchLeasesMigration } from "./0006-watch-leases.js";
 import { rawSpoolMigration } from "./0007-raw-spool.js";
 import { storeIdentityMigration } from "./0008-store-identity.js";
+import { handlerBackfillMigration } from "./0009-handler-backfill.js";
 
 /*
  * Migrations are listed here rather than read from a folder so they ship
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006-watch-leases": watchLeasesMigration,
   "0007-raw-spool": rawSpoolMigration,
   "0008-store-identity": storeIdentityMigration,
+  "0009-handler-backfill": handlerBackfillMigration,
 };
 
 /**
