@@ -1,3 +1,4 @@
+import { ERROR_CODES } from "../core/error-codes.js";
 import { InboundError } from "../core/inbound-error.js";
 import { ApiError } from "./api-error.js";
 
@@ -83,14 +84,22 @@ export interface ErrorBody {
 
 /**
  * Status, headers and body for anything thrown by a route. Unknown errors
- * become INTERNAL without their message (it may carry internals).
+ * become INTERNAL without their message (it may carry internals). So do the
+ * words of a 500 (the store failing, a blob missing): they name files and
+ * directories on the server, which is the operator's business, not every
+ * API caller's. Its code stays, with the catalogue's advice; the server log
+ * has the whole error (api-server logs every 500).
  */
 export function errorResponse(error: unknown): { status: number; headers: Record<string, string>; body: ErrorBody } {
   if (error instanceof ApiError) {
     return { status: httpStatusOf(error.code), headers: error.headers, body: { code: error.code, message: error.message, details: error.details, retryable: error.code === "RATE_LIMITED" } };
   }
   if (error instanceof InboundError) {
-    return { status: httpStatusOf(error.code), headers: {}, body: { code: error.code, message: error.message, details: error.details, retryable: error.retryable } };
+    const status = httpStatusOf(error.code);
+    if (status === 500) {
+      return { status, headers: {}, body: { code: error.code, message: `${ERROR_CODES[error.code]} The server log has the details.`, details: {}, retryable: error.retryable } };
+    }
+    return { status, headers: {}, body: { code: error.code, message: error.message, details: error.details, retryable: error.retryable } };
   }
   return { status: 500, headers: {}, body: { code: "INTERNAL", message: "Something went wrong inside Inbound; the log has the details.", details: {}, retryable: false } };
 }
