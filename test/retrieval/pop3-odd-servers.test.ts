@@ -21,6 +21,12 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
     database = undefined;
   });
 
+  const collectRaw = async (stream: AsyncIterable<Uint8Array>) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks).toString("latin1");
+  };
+
   const message = (n: number) => `Subject: message ${n}\r\nMessage-ID: <odd-${n}@example.com>\r\n\r\nbody ${n}\r\n`;
 
   it("deletes nothing by a UIDL the server lists twice, and says so", async () => {
@@ -48,5 +54,43 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
     expect(warnings).toHaveLength(1);
     expect(warnings[0].message).toContain("UIDL same");
     expect(warnings[0].message).toContain("more than once");
+  });
+
+  it("takes a bare LF before a dot line as content: a message cannot end early and forge the next ones", async () => {
+    // Crafted mail: if "LF.CRLF" ended it, the rest would be read as the replies to RETR 2, RETR 3,
+    // DELE and QUIT, storing forged messages under uid-2 and uid-3 and deleting the real ones.
+    let mailbox = [
+      { uidl: "uid-1", body: "Subject: one\r\n\r\nhello\n.\r\n+OK\r\nSubject: forged2\r\n\r\nx\n.\r\n+OK\r\nSubject: forged3\r\n\r\ny\n.\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n" },
+      { uidl: "uid-2", body: "Subject: two (real)\r\n\r\nimportant invoice\r\n" },
+      { uidl: "uid-3", body: "Subject: three (real)\r\n\r\nimportant contract\r\n" },
+    ];
+    const sent = new Map(mailbox.map((m) => [m.uidl, m.body]));
+    const deleted = new Set<number>();
+    server = await startFakePop3({
+      onCommand: async (line, session) => {
+        if (line === "UIDL") await session.send(`+OK\r\n${mailbox.map((m, i) => `${i + 1} ${m.uidl}\r\n`).join("")}.\r\n`);
+        else if (line === "LIST") await session.send(`+OK\r\n${mailbox.map((m, i) => `${i + 1} ${Buffer.byteLength(m.body)}\r\n`).join("")}.\r\n`);
+        // Stuffed only after CRLF, as RFC 1939 asks of a server: "LF." goes out as it is.
+        else if (line.startsWith("RETR ")) await session.send(`+OK\r\n${mailbox[Number(line.slice(5)) - 1].body.replace(/\r\n\./g, "\r\n..")}.\r\n`);
+        else if (line.startsWith("DELE ")) {
+          deleted.add(Number(line.slice(5)));
+          await session.send("+OK\r\n");
+        } else if (line === "QUIT") {
+          mailbox = mailbox.filter((_, i) => !deleted.has(i + 1));
+          await session.send("+OK\r\n");
+          session.socket.end();
+        } else return false;
+      },
+    });
+    database = await createTestDatabase(dialect);
+    inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
+    await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server.port, username: "u", password: "odd-secret-1", after: "delete", timeoutMs: 5_000 });
+
+    expect(await inbound.fetch("odd")).toMatchObject({ fetched: 3, stored: 3, postActions: 3 });
+    const stored = (await inbound.listMessages({ account: "odd" })).items;
+    expect(stored).toHaveLength(3);
+    for (const item of stored) expect(await collectRaw(await inbound.rawMessage(item.id))).toBe(sent.get(item.uidl as string));
+    expect(stored.map((m) => m.subject).sort()).toEqual(["one", "three (real)", "two (real)"]);
+    expect(mailbox).toEqual([]);
   });
 });

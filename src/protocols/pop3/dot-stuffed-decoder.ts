@@ -20,6 +20,13 @@ export interface DotStuffedChunk {
  * CR and LF, before a line's leading dot, inside the terminator — and memory
  * never grows with the message.
  *
+ * A line starts only after CRLF, as RFC 1939 has it. A bare LF inside a
+ * message is content: a server that stuffs dots only after CRLF sends
+ * `LF.CRLF` in a body unchanged, and taking that for the terminator would end
+ * the message early and read the rest of it as the replies to the next
+ * commands (SMTP smuggling's trick): forged messages stored under the next
+ * UIDLs, and DELE answered by the message's own `+OK` lines.
+ *
  * @example
  * ```ts
  * const decoder = new DotStuffedDecoder();
@@ -30,6 +37,8 @@ export interface DotStuffedChunk {
 export class DotStuffedDecoder {
   // The body starts right after the status line's CRLF: a line start.
   private atLineStart = true;
+  // Whether the last byte of the previous input was CR: an LF first in this one then ends a line.
+  private lastWasCr = false;
   private carry: Buffer | null = null;
   private finished = false;
 
@@ -71,8 +80,9 @@ export class DotStuffedDecoder {
       const lf = chunk.indexOf(LF, pos);
       if (lf === -1) break;
       pos = lf + 1;
-      this.atLineStart = true;
+      this.atLineStart = lf > 0 ? chunk[lf - 1] === CR : this.lastWasCr;
     }
+    if (chunk.length > 0) this.lastWasCr = chunk[chunk.length - 1] === CR;
     emit(segmentStart, chunk.length);
     return { data, done: false, rest: null };
   }

@@ -45,6 +45,19 @@ describe("DotStuffedDecoder", () => {
     expect(result.doneAt).toBe(WIRE.indexOf(".\r\n+OK") + 2);
   });
 
+  it("starts a line only after CRLF: a bare LF, then a dot line, is content, however the input is split", () => {
+    // A server that stuffs only after CRLF sends this body as is; ending at "LF.CRLF" would read
+    // the rest of the message as the replies to the commands after it.
+    const wire = "a\n.\r\n+OK forged\r\nb\n..c\r\n\r\n.\r\n+OK next";
+    const body = "a\n.\r\n+OK forged\r\nb\n..c\r\n\r\n";
+    for (let i = 0; i <= wire.length; i++) {
+      for (let j = i; j <= wire.length; j++) {
+        const result = decodePieces([wire.slice(0, i), "", wire.slice(i, j), wire.slice(j)]);
+        expect({ body: result.body, rest: result.rest }, `split at ${i}/${j}`).toEqual({ body, rest: "+OK next" });
+      }
+    }
+  });
+
   it("does not end at a dot that is not alone on its line", () => {
     const result = decodePieces(["x\r\n.", "\r", "x\r\n. \r\n", ".\r\n"]);
     expect(result.body).toBe("x\r\n\rx\r\n \r\n");

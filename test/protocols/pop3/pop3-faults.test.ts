@@ -51,6 +51,27 @@ describe("POP3 client against a scripted server", () => {
     expect(server!.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR 1", "RETR 2", "RETR 3"]);
   });
 
+  it("names the refused message when one RETR of a pipeline fails, and stays in step for the next command", async () => {
+    const options = await fake({
+      capabilities: ["USER", "UIDL", "PIPELINING"],
+      onCommand: async (line, session) => {
+        if (line === "RETR 1") await session.send("-ERR [SYS/PERM] cannot read message 1\r\n");
+        else if (line.startsWith("RETR ")) await session.send(STUFFED[`RETR_${line.slice(5)}`]);
+        else if (line === "UIDL") await session.send("+OK\r\n1 aaa\r\n2 bbb\r\n3 ccc\r\n.\r\n");
+        else return false;
+      },
+    });
+    const client = await connectPop3(options);
+    try {
+      const error = await rejection(client.retrieve([1, 2, 3], async (_n, body) => void (await collect(body))));
+      expect(error).toMatchObject({ code: "POP3_COMMAND_FAILED" });
+      expect((error as Error).message).toContain("refused RETR 1");
+      expect(await client.uidl()).toEqual([{ number: 1, uidl: "aaa" }, { number: 2, uidl: "bbb" }, { number: 3, uidl: "ccc" }]);
+    } finally {
+      client.close();
+    }
+  });
+
   it("sends RETR one at a time when the server has no PIPELINING", async () => {
     const order: string[] = [];
     const options = await fake({

@@ -60,10 +60,11 @@ export async function retr(reader: Pop3ResponseReader, numbers: number[], option
     sendMore();
     const status = await reader.readStatus();
     if (status.kind !== "ok") {
+      const refused = numbers[received];
       received++;
       await skipInFlight();
       if (status.kind === "continue") throw reader.protocolError("answered RETR with a SASL continuation");
-      throw replyError(reader, "RETR", status, "POP3_COMMAND_FAILED", `The POP3 server at ${connection.host}:${connection.port} refused RETR ${numbers[received - 1]}`);
+      throw replyError(reader, "RETR", status, "POP3_COMMAND_FAILED", `The POP3 server at ${connection.host}:${connection.port} refused RETR ${refused}`);
     }
     const body = new DotBodyReader(connection);
     try {
