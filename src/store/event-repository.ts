@@ -1,6 +1,7 @@
 import { newId } from "../core/ids.js";
 import type { Executor } from "./executor.js";
 import type { EventLevel } from "./schema.js";
+import { storableText } from "./storable-text.js";
 import { toTimestamp } from "./timestamp.js";
 
 /** An entry for the per-account log. */
@@ -58,7 +59,7 @@ export function createEventRepository(db: Executor): EventRepository {
       accountId: event.accountId,
       type: event.type,
       level: event.level,
-      message: event.message,
+      message: storableText(event.message),
       data: event.data ?? {},
       createdAt: toTimestamp(),
     };

@@ -5,6 +5,7 @@ import { atomically, type Executor } from "./executor.js";
 import type { AttachmentsTable, MessagesTable, MessageStatus, Schema } from "./schema.js";
 import type { SpoolRef } from "./raw-spool.js";
 import { imapSourceKeyPrefix, POP3_SOURCE_KEY_PREFIX } from "./source-key.js";
+import { storableText } from "./storable-text.js";
 import { toTimestamp, toTimestampOrNull } from "./timestamp.js";
 
 /** A mailbox address as parsed from a header. */
@@ -349,19 +350,19 @@ async function insertTakenChunk(t: Executor, rows: readonly TakenMessage[]): Pro
     .values(fresh.map(({ id, row }) => ({
       id,
       account_id: row.accountId,
-      folder: row.folder,
+      folder: storableText(row.folder),
       uid_validity: row.uidValidity === null ? null : String(row.uidValidity),
       uid: row.uid,
-      uidl: row.uidl,
+      uidl: storableText(row.uidl),
       raw_sha256: row.rawSha256,
       size: row.size,
       spool_segment: row.spool?.segment ?? null,
       spool_offset: row.spool?.offset ?? null,
       internal_date: toTimestampOrNull(row.internalDate),
       flags_json: JSON.stringify(row.flags),
-      message_id_header: row.messageIdHeader,
+      message_id_header: storableText(row.messageIdHeader),
       sent_date: toTimestampOrNull(row.sentDate),
-      subject: row.subject ?? null,
+      subject: storableText(row.subject ?? null),
       from_json: null, to_json: null, cc_json: null, bcc_json: null, reply_to_json: null, headers_json: null,
       text_body: null, html_body: null, sanitized_html: null,
       status: "pending" as const,
@@ -399,20 +400,20 @@ async function saveParsedItems(
       const result = await t
         .updateTable("messages")
         .set({
-          ...(parsed.messageIdHeader === undefined ? {} : { message_id_header: parsed.messageIdHeader }),
+          ...(parsed.messageIdHeader === undefined ? {} : { message_id_header: storableText(parsed.messageIdHeader) }),
           ...(parsed.sentDate === undefined ? {} : { sent_date: toTimestampOrNull(parsed.sentDate) }),
-          subject: parsed.subject,
+          subject: storableText(parsed.subject),
           from_json: JSON.stringify(parsed.from),
           to_json: JSON.stringify(parsed.to),
           cc_json: JSON.stringify(parsed.cc),
           bcc_json: JSON.stringify(parsed.bcc),
           reply_to_json: JSON.stringify(parsed.replyTo),
           headers_json: JSON.stringify(parsed.headers),
-          text_body: parsed.textBody,
-          html_body: parsed.htmlBody,
-          sanitized_html: parsed.sanitizedHtml,
+          text_body: storableText(parsed.textBody),
+          html_body: storableText(parsed.htmlBody),
+          sanitized_html: storableText(parsed.sanitizedHtml),
           status: failed ? "failed" : "parsed",
-          parse_error: failed ? parsed.parseError! : null,
+          parse_error: failed ? storableText(parsed.parseError!) : null,
           processed_at: now,
         })
         .where("id", "=", messageId)
@@ -431,11 +432,11 @@ async function saveParsedItems(
         id: a.id ?? newId(),
         message_id: messageId,
         position,
-        filename: a.filename,
-        content_type: a.contentType,
+        filename: storableText(a.filename),
+        content_type: storableText(a.contentType),
         size: a.size,
-        content_id: a.contentId,
-        disposition: a.disposition,
+        content_id: storableText(a.contentId),
+        disposition: storableText(a.disposition),
         sha256: a.sha256,
         created_at: now,
       })),
