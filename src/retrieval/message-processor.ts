@@ -145,15 +145,30 @@ export function createMessageProcessor(options: {
   let nextSeq = 0;
   let submitted = 0;
   const parsedAhead = new Map<number, Unsaved>();
+  let aheadChars = 0;
+
+  // Parsed results held in memory, waiting for an earlier parse (parsedAhead) or for a save
+  // (unsaved), stay few: a slow parse at the head must not let the others pile up behind it.
+  let roomWaiters: Array<() => void> = [];
+  const heldTooMany = () => unsaved.length + parsedAhead.size >= MAX_UNSAVED || unsavedChars + aheadChars >= MAX_UNSAVED_CHARS;
+  function wakeRoom(): void {
+    const woken = roomWaiters;
+    roomWaiters = [];
+    for (const wake of woken) wake();
+  }
 
   function release(seq: number, entry: Unsaved): void {
     parsedAhead.set(seq, entry);
+    aheadChars += bodyChars(entry.parsed);
     for (let ready = parsedAhead.get(nextSeq); ready !== undefined; ready = parsedAhead.get(nextSeq)) {
       parsedAhead.delete(nextSeq++);
+      const chars = bodyChars(ready.parsed);
+      aheadChars -= chars;
       unsaved.push(ready);
-      unsavedChars += bodyChars(ready.parsed);
+      unsavedChars += chars;
     }
     saveSoon();
+    wakeRoom();
   }
 
   function saveSoon(): void {
@@ -170,6 +185,7 @@ export function createMessageProcessor(options: {
     ).finally(() => {
       saving = null;
       saveSoon();
+      wakeRoom();
     });
   }
 
@@ -205,6 +221,18 @@ export function createMessageProcessor(options: {
 
   // The last "spool not swept" warning, so a service polling every minute logs it hourly, not each time.
   let sweepWarning = { message: "", at: 0 };
+  // The same for "stored messages cannot be read", per account.
+  const unreadableWarnings = new Map<string | null, { message: string; at: number }>();
+
+  async function warnUnreadable(accountId: string | null, error: InboundError): Promise<void> {
+    const message =
+      `Stored messages cannot be parsed because their raw bytes are missing or damaged; they stay pending and are tried again at every run. ` +
+      `Restore the blobs directory from a backup. The first: ${error.message}`;
+    const last = unreadableWarnings.get(accountId);
+    if (last !== undefined && last.message === message && Date.now() - last.at < SPOOL_WARNING_INTERVAL_MS) return;
+    unreadableWarnings.set(accountId, { message, at: Date.now() });
+    await store.events.append({ accountId, type: "messages.unreadable", level: "warn", message, data: { code: error.code } });
+  }
 
   /**
    * Delete spool segments no row points into that were last written long ago (a crash, a failed commit),
@@ -262,7 +290,8 @@ export function createMessageProcessor(options: {
   // Messages being parsed in this process: a catch-up pass must not parse them a second time.
   const inFlight = new Set<string>();
 
-  async function run(all: WorkItem[]): Promise<ProcessResult> {
+  /** Parse and save `all`; what failed is returned (the first failure), not thrown, with the counts of the rest. */
+  async function run(all: WorkItem[]): Promise<ProcessResult & { failure?: { error: unknown } }> {
     const result: ProcessResult = { parsed: 0, parseErrors: 0 };
     const items = all.filter((item) => !inFlight.has(item.id));
     for (const item of items) inFlight.add(item.id);
@@ -270,10 +299,13 @@ export function createMessageProcessor(options: {
     let next = 0;
     const worker = async () => {
       while (next < items.length) {
+        // A parse slot does not wait for the save, but parsed results waiting stay few. It waits
+        // before it takes a message and its place in the order: every earlier place is then
+        // being parsed or done, so what it waits for always comes.
+        while (heldTooMany()) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+        if (next >= items.length) break;
         const item = items[next++];
         const seq = submitted++;
-        // A parse slot does not wait for the save, but parsed results waiting for one stay few.
-        while ((unsaved.length >= MAX_UNSAVED || unsavedChars >= MAX_UNSAVED_CHARS) && saving !== null) await saving;
         await enterGate();
         let parsedOne: Awaited<ReturnType<typeof parseOne>>;
         try {
@@ -292,13 +324,14 @@ export function createMessageProcessor(options: {
         saves.push(counted);
       }
     };
+    let failure: { error: unknown } | undefined;
     try {
       await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-      await Promise.all(saves);
+      for (const settled of await Promise.allSettled(saves)) if (settled.status === "rejected") failure ??= { error: settled.reason };
     } finally {
       for (const item of items) inFlight.delete(item.id);
     }
-    return result;
+    return failure === undefined ? result : { ...result, failure };
   }
 
   return {
@@ -327,7 +360,9 @@ export function createMessageProcessor(options: {
         if (raw === undefined) throw new InboundError("MESSAGE_NOT_FOUND", { message: `No stored message has the id "${id}".` });
         items.push({ account, id, raw });
       }
-      return run(items);
+      const { failure, ...result } = await run(items);
+      if (failure !== undefined) throw failure.error;
+      return result;
     },
     async processPending(accounts, accountId) {
       const total: ProcessResult = { parsed: 0, parseErrors: 0 };
@@ -335,7 +370,8 @@ export function createMessageProcessor(options: {
       // read (a damaged or missing raw file) stays pending and is reported at the end, without
       // holding up the pages behind it.
       let after: string | undefined;
-      let firstFailure: { error: unknown } | undefined;
+      let unreadable: InboundError | undefined;
+      let otherFailure: { error: unknown } | undefined;
       for (;;) {
         const page = await store.messages.pendingForProcessing(100, accountId, undefined, after);
         if (page.length === 0) break;
@@ -343,19 +379,29 @@ export function createMessageProcessor(options: {
         // Pending messages this process is already parsing are someone else's job here.
         const items: WorkItem[] = [];
         for (const { id, accountId: owner, ...raw } of page) if (!inFlight.has(id)) items.push({ account: await accounts(owner), id, raw });
-        try {
-          const result = await run(items);
-          total.parsed += result.parsed;
-          total.parseErrors += result.parseErrors;
-        } catch (error) {
-          firstFailure ??= { error };
-        }
+        const result = await run(items);
+        total.parsed += result.parsed;
+        total.parseErrors += result.parseErrors;
+        if (result.failure === undefined) continue;
+        // A raw file that is gone or damaged stays so until someone restores it: say so, and let
+        // the run that asked go on (it may be taking new mail). Anything else is the caller's.
+        if (isUnreadableRaw(result.failure.error)) unreadable ??= result.failure.error as InboundError;
+        else otherFailure ??= result.failure;
       }
-      if (firstFailure !== undefined) throw firstFailure.error;
-      await sweepSpool().catch(() => undefined);
+      try {
+        if (unreadable !== undefined) await warnUnreadable(accountId ?? null, unreadable);
+        if (otherFailure !== undefined) throw otherFailure.error;
+      } finally {
+        await sweepSpool().catch(() => undefined);
+      }
       return total;
     },
   };
+}
+
+/** The raw bytes of a stored message are gone or no longer match their hash: only a restore helps. */
+function isUnreadableRaw(error: unknown): boolean {
+  return isInboundError(error) && (error.code === "BLOB_NOT_FOUND" || (error.code === "STORE_FAILED" && !error.retryable));
 }
 
 function emptyParse(parseError: string): MimeParsed {

@@ -112,16 +112,55 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     expect(announced).toHaveLength(30);
   });
 
-  it("parses the pending messages behind a full page of unreadable ones, then reports the failure", async () => {
+  it("parses the pending messages behind a full page of unreadable ones, and reports those in one warning", async () => {
     const { store, accountId } = await openWithAccount();
     const ids = await storePending(store, accountId, 105);
     // The raw files of the first 100 (a whole page) are gone: those messages cannot be parsed now.
     const locations = await store.messages.rawLocations(ids);
     for (const id of ids.slice(0, 100)) await rm(store.blobs.path(locations.get(id)!.rawSha256));
     const processor = createMessageProcessor({ store, parse: inProcess(store) });
-    await expect(processor.processPending(async () => ({ id: accountId, sanitize: true, inlineImages: false }), accountId)).rejects.toMatchObject({ code: expect.stringMatching(/BLOB_NOT_FOUND|STORE_FAILED/) });
+    expect(await processor.processPending(async () => ({ id: accountId, sanitize: true, inlineImages: false }), accountId)).toEqual({ parsed: 5, parseErrors: 0 });
     for (const id of ids.slice(100)) expect((await store.messages.get(id)).status).toBe("parsed");
     expect(await store.messages.pendingForProcessing(200, accountId)).toHaveLength(100);
+    const warnings = (await store.events.list({ accountId })).filter((e) => e.type === "messages.unreadable");
+    expect(warnings).toEqual([expect.objectContaining({ level: "warn", data: { code: expect.stringMatching(/BLOB_NOT_FOUND|STORE_FAILED/) } })]);
+  });
+
+  it("holds few parsed results in memory while an earlier parse is slow", async () => {
+    const { store, accountId } = await openWithAccount();
+    const ids = await storePending(store, accountId, 120);
+    const parse = inProcess(store);
+    let finished = 0;
+    let releaseFirst!: () => void;
+    const first = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let finishedWhileFirstRan = -1;
+    let calls = 0;
+    const processor = createMessageProcessor({
+      store,
+      concurrency: 4,
+      parse: async (source, settings) => {
+        if (calls++ === 0) {
+          // The head of the order: everything parsed after it must wait for it to be saved.
+          await first;
+          finishedWhileFirstRan = finished;
+        }
+        const parsed = await parse(source, settings);
+        finished++;
+        return parsed;
+      },
+    });
+    const processing = processor.process({ id: accountId, sanitize: true, inlineImages: false }, ids);
+    // Let the other slots run until they stop making progress, then let the first one finish.
+    let seen = -1;
+    while (seen !== finished) {
+      seen = finished;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    releaseFirst();
+    expect(await processing).toEqual({ parsed: 120, parseErrors: 0 });
+    // At most 32 results wait (MAX_UNSAVED), plus what the other 3 slots had in hand.
+    expect(finishedWhileFirstRan).toBeGreaterThan(0);
+    expect(finishedWhileFirstRan).toBeLessThanOrEqual(32 + 3);
   });
 
   it("keeps the parser's attachment ids, so inline-image URLs in the sanitized HTML resolve", async () => {

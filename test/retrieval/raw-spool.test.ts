@@ -193,6 +193,30 @@ describe.each(DIALECTS)("raw spool on %s", (dialect) => {
     for (const id of ids) expect((await store.messages.get(id)).status).toBe("pending");
   });
 
+  it("a catch-up pass over a message whose raw file is damaged warns once, still sweeps, and does not fail", async () => {
+    const { store, accountId } = await open();
+    const [damaged] = await takeBatch(store, accountId, [makeMessage(9)], "d");
+    const location = (await store.messages.rawLocations([damaged])).get(damaged)!;
+    writeFileSync(store.spool.path(location.spool!.segment), makeMessage(10).padEnd(location.size, " ").slice(0, location.size));
+    const [fine] = await takeBatch(store, accountId, [makeMessage(11)], "f");
+    const stale = await store.spool.create();
+    await stale.append(Buffer.from(makeMessage(12)), 0);
+    await stale.close();
+    const hourAgo = new Date(Date.now() - 61 * 60 * 1000);
+    utimesSync(store.spool.path(stale.name), hourAgo, hourAgo);
+
+    const processor = processorFor(store);
+    // It used to reject, which failed every later run of the account and skipped the sweep.
+    expect(await processor.processPending(async () => account(accountId), accountId)).toEqual({ parsed: 1, parseErrors: 0 });
+    await processor.processPending(async () => account(accountId), accountId);
+    expect((await store.messages.get(damaged)).status).toBe("pending");
+    expect((await store.messages.get(fine)).status).toBe("parsed");
+    expect(segments(store)).not.toContain(`${stale.name}.seg`);
+    const warnings = (await store.events.list({ accountId })).filter((e) => e.type === "messages.unreadable");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: "warn", message: expect.stringContaining("Restore the blobs directory from a backup") });
+  });
+
   it("sweeps a segment nothing points into once it is an hour old, and leaves a fresh one (a batch still downloading)", async () => {
     const { store, accountId } = await open();
     const stale = await store.spool.create();
