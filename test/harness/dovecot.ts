@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from "node:fs";
+import { closeSync, chownSync, existsSync, openSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -181,7 +181,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   };
   addUsers(options.users ?? [{ name: "alice", password: "alice-secret" }]);
 
-  writeFileSync(conf, `
+  const writeConfig = () => writeFileSync(conf, `
 base_dir = ${dir}/run
 state_dir = ${dir}/state
 instance_name = inbound-test-${uniqueCounter++}-${process.pid}
@@ -268,19 +268,32 @@ protocol pop3 {
 }
 ${options.extraConfig ?? ""}
 `);
+  writeConfig();
   mkdirSync(join(dir, "state"), { recursive: true });
 
   const masterPidFile = join(dir, "run", "master.pid");
-  const start = async () => {
-    // Output goes to the log file: a background Dovecot would otherwise keep the caller's stderr open.
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn("dovecot", ["-c", conf], { stdio: "ignore" });
-      child.once("error", reject);
-      child.once("exit", resolve);
-    });
-    if (code !== 0) {
+  const startErrors = join(dir, "start.err");
+  const start = async (firstStart = false) => {
+    for (let attempt = 1; ; attempt++) {
+      // Output goes to files: a background Dovecot would otherwise keep the caller's stderr open.
+      // What it says before its log is open (a port it cannot bind) goes to start.err.
+      const errFd = openSync(startErrors, "w");
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn("dovecot", ["-c", conf], { stdio: ["ignore", errFd, errFd] });
+        child.once("error", reject);
+        child.once("exit", resolve);
+      }).finally(() => closeSync(errFd));
+      if (code === 0) break;
+      const said = readFileSync(startErrors, "utf8");
+      // The ports were free when picked, but test files start Dovecots in parallel: one may have
+      // taken a port meanwhile. Pick new ones, on the first start only (a restart keeps its ports).
+      if (firstStart && attempt < 5 && /address already in use/i.test(said)) {
+        Object.assign(ports, { imap: await freePort(), imaps: await freePort(), pop3: await freePort(), pop3s: await freePort() });
+        writeConfig();
+        continue;
+      }
       const log = existsSync(join(dir, "dovecot.log")) ? readFileSync(join(dir, "dovecot.log"), "utf8").slice(-2000) : "";
-      throw new Error(`dovecot failed to start (exit ${code}):\n${log}`);
+      throw new Error(`dovecot failed to start (exit ${code}):\n${said.slice(-2000)}${log}`);
     }
     await waitForPort(ports.imap, true, 10_000);
     await waitForPort(ports.pop3, true, 10_000);
@@ -370,7 +383,7 @@ ${options.extraConfig ?? ""}
     await execFileAsync("doveadm", ["-c", conf, "mailbox", "update", "-u", user, "--uid-validity", newValidity, folder], { timeout: 15_000 });
   };
 
-  await start();
+  await start(true);
   return {
     host: "127.0.0.1",
     ports,
