@@ -1,5 +1,8 @@
 import type { Readable } from "node:stream";
+import type { RetrRefusal } from "../protocols/pop3/commands/retr.js";
+import type { Pop3Capabilities } from "../protocols/pop3/pop3-capabilities.js";
 import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
+import { Pop3ReplyError } from "../protocols/pop3/pop3-reply-error.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
@@ -8,17 +11,37 @@ import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
 /**
+ * Waits before logging in again after a re-login refused with `[IN-USE]`.
+ * Some servers hold the mailbox lock for a moment after QUIT while they
+ * apply the deletions; a few short retries ride that out. A longer lock is
+ * left to the next run (the batches done so far are committed and deleted),
+ * so a run never sits for minutes on one account. Other refusals are not
+ * retried: `[LOGIN-DELAY]` lasts minutes, `[AUTH]` will not change.
+ */
+const RELOGIN_RETRY_DELAYS_MS = [500, 1_000, 2_000];
+
+/**
  * The POP3 half of a retrieval. The UIDL ledger is the checkpoint: a message
  * whose UIDL is stored is never fetched again. Deletions only take effect at
  * QUIT (RFC 1939 UPDATE state), so after a batch's commit its DELEs are sent
  * and the session is closed with QUIT before the next batch; a crash before
- * QUIT rolls the deletions back on the server, which is safe.
+ * QUIT rolls the deletions back on the server, which is safe. A server that
+ * announces LOGIN-DELAY would refuse that next login, so there the whole run
+ * is one session with one QUIT at the end; deletions a crash rolls back are
+ * redone by the next run (see confirmLeftovers).
+ *
+ * A message the server refuses to RETR is skipped (not stored, not deleted,
+ * its UIDL not recorded, so the next run tries it again) and reported as a
+ * `source.refused` warning event; the rest of its batch is taken as usual.
  */
 export async function retrievePop3(run: ProtocolRun): Promise<void> {
   const { account, store } = run;
   const connect = () =>
     connectPop3(accountConnection(account, run.password, run.signal));
   let client: Pop3Client = await connect();
+  const refused: RefusedMessage[] = [];
+  // Reports each refusal once, whether the run ends well or not.
+  const reportRefusals = () => reportRefused(run, refused.splice(0));
   try {
     run.progress({ phase: "planning" });
     const listing = await client.uidl();
@@ -52,6 +75,8 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
       run.counters.postActions += leftovers.length;
     }
     const batches = chunks(plan, account.batchSize);
+    // One session for the run: within it message numbers never change, deleted or not (RFC 1939 §5).
+    const oneSession = !deleting || announcesLoginDelay(client.capabilities);
     const batch = (index: number): Batch => {
       const entries = batches[index];
       const byNumber = new Map(entries.map((entry) => [entry.number, entry.uidl]));
@@ -78,7 +103,10 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
         });
       });
       return {
-        fetch: (taker) => client.retrieve(entries.map((entry) => entry.number), take(taker)),
+        fetch: async (taker) => {
+          const result = await client.retrieve(entries.map((entry) => entry.number), take(taker));
+          for (const refusal of result.refused) refused.push({ ...refusal, uidl: byNumber.get(refusal.number) as string });
+        },
         took: () => rows.length > 0,
         commit: () => {
           rows.sort((a, b) => (order.get(a.uidl as string) as number) - (order.get(b.uidl as string) as number));
@@ -91,11 +119,11 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
             const dele = entries.filter((entry) => taken.has(entry.uidl) && deletable(entry));
             await client.dele(dele.map((entry) => entry.number));
             run.counters.postActions += dele.length;
-            if (index < batches.length - 1) {
+            if (!oneSession && index < batches.length - 1) {
               // QUIT makes this batch's deletions final; message numbers stay valid in the new session
               // only for the messages we have not deleted, so re-list them by UIDL.
               await client.quit();
-              client = await connect();
+              client = await relogin(connect, run.signal);
               const renumber = new Map((await client.uidl()).map((entry) => [entry.uidl, entry.number]));
               for (const later of batches.slice(index + 1)) {
                 for (const entry of later) entry.number = renumber.get(entry.uidl) ?? -1;
@@ -107,16 +135,79 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
         },
       };
     };
-    // Batches are made one at a time: deleting renumbers the ones after. Without deletions
+    // Batches are made one at a time: a new session renumbers the ones after. In one session
     // message numbers are stable, so the next batch downloads while this one commits.
     const all = function* () {
       for (let index = 0; index < batches.length; index++) yield batch(index);
     };
-    await runBatches(store.spool, all(), { overlap: !deleting });
+    await runBatches(store.spool, all(), { overlap: oneSession });
     await client.quit();
+    await reportRefusals();
   } catch (error) {
     // No QUIT: the server rolls back any DELE of this session, which is the safe direction.
     client.close();
+    await reportRefusals().catch(() => undefined);
     throw error;
   }
+}
+
+/** A message the server would not RETR, with the UIDL it was listed under. */
+interface RefusedMessage extends RetrRefusal {
+  uidl: string;
+}
+
+/**
+ * True when the server limits how often one may log in (RFC 2449 §6.5
+ * LOGIN-DELAY). A value that is missing or not a number counts as a delay.
+ */
+function announcesLoginDelay(capabilities: Pop3Capabilities): boolean {
+  const args = capabilities.get("LOGIN-DELAY");
+  return args !== undefined && Number(args[0] ?? Number.NaN) !== 0;
+}
+
+/** Log in again, retrying a short while when the mailbox is still locked ([IN-USE]). */
+async function relogin(connect: () => Promise<Pop3Client>, signal: AbortSignal | undefined): Promise<Pop3Client> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connect();
+    } catch (error) {
+      const locked = error instanceof Pop3ReplyError && error.responseCode?.toUpperCase() === "IN-USE";
+      if (!locked || attempt >= RELOGIN_RETRY_DELAYS_MS.length || signal?.aborted) throw error;
+      await pause(RELOGIN_RETRY_DELAYS_MS[attempt], signal);
+    }
+  }
+}
+
+/** Wait `ms`, less when `signal` aborts (the next connect then fails with ABORTED). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Record (as a `source.refused` warning event) messages the server would
+ * not hand over. They stay on the server and are tried again next run.
+ */
+async function reportRefused(run: ProtocolRun, refused: readonly RefusedMessage[]): Promise<void> {
+  if (refused.length === 0) return;
+  const { store, account } = run;
+  // The server's words are untrusted and a status line may be long: show the start only.
+  const said = (r: RefusedMessage) => `-ERR${r.responseCode ? ` [${r.responseCode}]` : ""}${r.serverText ? ` ${r.serverText.slice(0, 200)}` : ""}`;
+  const shown = refused.slice(0, 5).map((r) => `UIDL ${r.uidl}: server said "${said(r)}"`).join("; ");
+  await store.transaction((trx) =>
+    store.events.append(trx, {
+      accountId: account.id,
+      type: "source.refused",
+      level: "warn",
+      message: `The server refused to hand over ${refused.length} message(s) (${shown}${refused.length > 5 ? "; ..." : ""}). They were skipped and left on the server (nothing stored, nothing deleted); the other messages were taken as usual, and the next run tries these again. If this repeats, the message is likely damaged or blocked on the server: open it in webmail or ask the provider, then delete or repair it there.`,
+      data: { messages: refused.slice(0, 100).map((r) => ({ uidl: r.uidl, number: r.number, responseCode: r.responseCode, serverText: r.serverText })) },
+    }),
+  );
 }

@@ -5,8 +5,9 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from "../store/test-d
 import { TEST_KEY } from "./retrieval-fixture.js";
 
 /*
- * Retrieval against POP3 servers that break RFC 1939's "should": Dovecot
- * never lists one UIDL twice, so a scripted server plays that one.
+ * Retrieval against POP3 servers that do what Dovecot cannot be made to do:
+ * list one UIDL twice, refuse RETR of one message, enforce LOGIN-DELAY or
+ * keep the mailbox locked for a moment after QUIT. A scripted server plays them.
  */
 describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => {
   let server: FakePop3Server | undefined;
@@ -28,6 +29,110 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
   };
 
   const message = (n: number) => `Subject: message ${n}\r\nMessage-ID: <odd-${n}@example.com>\r\n\r\nbody ${n}\r\n`;
+
+  /**
+   * A scripted mailbox that behaves as RFC 1939 says: DELE only marks, QUIT
+   * removes the marked messages, and the next session numbers the rest anew.
+   * `pass` answers each PASS (default +OK); `retr` may refuse a RETR by UIDL.
+   */
+  const startMailbox = async (count: number, script: { capabilities?: string[]; pass?: (login: number) => string; retr?: (uidl: string) => string | undefined } = {}) => {
+    const state = { messages: Array.from({ length: count }, (_, i) => ({ uidl: `uid-${i + 1}`, body: message(i + 1) })), logins: 0 };
+    let deleted = new Set<number>();
+    server = await startFakePop3({
+      capabilities: script.capabilities,
+      onCommand: async (line, session) => {
+        const { messages } = state;
+        if (line.startsWith("PASS ")) {
+          deleted = new Set();
+          await session.send(script.pass?.(++state.logins) ?? "+OK\r\n");
+        } else if (line === "UIDL") await session.send(`+OK\r\n${messages.map((m, i) => `${i + 1} ${m.uidl}\r\n`).join("")}.\r\n`);
+        else if (line === "LIST") await session.send(`+OK\r\n${messages.map((m, i) => `${i + 1} ${Buffer.byteLength(m.body)}\r\n`).join("")}.\r\n`);
+        else if (line.startsWith("RETR ")) {
+          const m = messages[Number(line.slice(5)) - 1];
+          await session.send(script.retr?.(m.uidl) ?? `+OK\r\n${m.body}.\r\n`);
+        } else if (line.startsWith("DELE ")) {
+          deleted.add(Number(line.slice(5)));
+          await session.send("+OK\r\n");
+        } else if (line === "QUIT") {
+          state.messages = messages.filter((_, i) => !deleted.has(i + 1));
+          await session.send("+OK\r\n");
+          session.socket.end();
+        } else return false;
+      },
+    });
+    return state;
+  };
+
+  const openInbound = async (extra: { batchSize?: number } = {}) => {
+    database = await createTestDatabase(dialect);
+    inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
+    await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server!.port, username: "u", password: "odd-secret-1", after: "delete", timeoutMs: 5_000, ...extra });
+    return inbound;
+  };
+
+  const eventsOf = async (type: string) => {
+    const account = await inbound!.getAccount("odd");
+    return (await inbound!.store.events.list({ accountId: account.id })).filter((e) => e.type === type);
+  };
+
+  it("skips a message the server refuses to RETR, takes the rest of its batch, and tries it again next run", async () => {
+    let refusing = true;
+    const mailbox = await startMailbox(5, { retr: (uidl) => (uidl === "uid-2" && refusing ? "-ERR [SYS/PERM] message unavailable\r\n" : undefined) });
+    // Two batches, so the refusal sits in a batch that is committed, deleted and quit before the next.
+    await openInbound({ batchSize: 2 });
+
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 4, stored: 4, duplicates: 0, postActions: 4 });
+    expect(mailbox.messages.map((m) => m.uidl)).toEqual(["uid-2"]);
+    const stored = (await inbound!.listMessages({ account: "odd" })).items;
+    expect(stored.map((m) => m.uidl).sort()).toEqual(["uid-1", "uid-3", "uid-4", "uid-5"]);
+    for (const item of stored) expect(await collectRaw(await inbound!.rawMessage(item.id))).toBe(message(Number((item.uidl as string).slice(4))));
+    const [refused, ...more] = await eventsOf("source.refused");
+    expect(more).toEqual([]);
+    expect(refused.level).toBe("warn");
+    expect(refused.message).toContain("UIDL uid-2");
+    expect(refused.message).toContain("-ERR [SYS/PERM] message unavailable");
+    expect(refused.message).toContain("next run");
+    expect(await eventsOf("retrieval.failed")).toEqual([]);
+
+    // The refusal was transient: the next run takes the message like any other.
+    refusing = false;
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 1, stored: 1, duplicates: 0, postActions: 1 });
+    expect(mailbox.messages).toEqual([]);
+    expect((await inbound!.listMessages({ account: "odd" })).items).toHaveLength(5);
+    expect(await eventsOf("source.refused")).toHaveLength(1);
+  });
+
+  it("keeps one session for the whole run when the server announces LOGIN-DELAY, and QUITs once", async () => {
+    // The server holds the user to its LOGIN-DELAY: a second login in the same run is refused.
+    const mailbox = await startMailbox(5, {
+      capabilities: ["USER", "UIDL", "PIPELINING", "RESP-CODES", "LOGIN-DELAY 900"],
+      pass: (login) => (login === 1 ? "+OK\r\n" : "-ERR [LOGIN-DELAY] wait 900 seconds between logins\r\n"),
+    });
+    await openInbound({ batchSize: 2 });
+
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 5, stored: 5, duplicates: 0, postActions: 5 });
+    expect(mailbox.messages).toEqual([]);
+    expect(mailbox.logins).toBe(1);
+    const commands = server!.commands;
+    expect(commands.filter((c) => c === "QUIT")).toHaveLength(1);
+    expect(commands.at(-1)).toBe("QUIT");
+    // One session: message numbers never change, so each DELE names the message its RETR took.
+    expect(commands.filter((c) => c.startsWith("DELE ")).sort()).toEqual(["DELE 1", "DELE 2", "DELE 3", "DELE 4", "DELE 5"]);
+    expect((await inbound!.listMessages({ account: "odd" })).items).toHaveLength(5);
+  });
+
+  it("logs in again after a batch's QUIT when the mailbox is briefly still locked ([IN-USE])", async () => {
+    const mailbox = await startMailbox(4, {
+      capabilities: ["USER", "UIDL", "PIPELINING", "RESP-CODES"],
+      pass: (login) => (login === 2 ? "-ERR [IN-USE] mailbox is locked by another session\r\n" : "+OK\r\n"),
+    });
+    await openInbound({ batchSize: 2 });
+
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 4, stored: 4, duplicates: 0, postActions: 4 });
+    expect(mailbox.messages).toEqual([]);
+    expect(mailbox.logins).toBe(3);
+    expect(server!.commands.filter((c) => c === "QUIT")).toHaveLength(2);
+  });
 
   it("deletes nothing by a UIDL the server lists twice, and says so", async () => {
     const bodies = [message(1), message(2), message(3)];

@@ -5,6 +5,7 @@ import { InboundError } from "../../core/inbound-error.js";
 import { classifyConnectionError } from "../connection-error.js";
 import type { ServerConnectionOptions } from "../server-connection-options.js";
 import { authenticate } from "./commands/authenticate.js";
+import type { RetrData } from "./commands/retr.js";
 import { capa } from "./commands/capa.js";
 import { stls } from "./commands/stls.js";
 import { createPop3Session } from "./pop3-session.js";
@@ -29,9 +30,10 @@ export interface Pop3ConnectOptions extends ServerConnectionOptions {
  * const client = await connectPop3(options);
  * try {
  *   const ids = await client.uidl();
- *   await client.retrieve(ids.map((e) => e.number), async (n, body) => {
+ *   const { refused } = await client.retrieve(ids.map((e) => e.number), async (n, body) => {
  *     await pipeline(body, createWriteStream(`${n}.eml`));
  *   });
+ *   for (const r of refused) console.warn(`message ${r.number} refused: ${r.serverText}`);
  *   await client.quit();
  * } finally {
  *   client.close();
@@ -48,8 +50,20 @@ export interface Pop3Client {
   /**
    * Stream each message to `onMessage`, one after another (dot-unstuffed,
    * terminator removed, CRLF kept). Pipelined when the server has PIPELINING.
+   * A message the server answers with `-ERR` is skipped, not fatal: it is
+   * listed in `refused` (with the server's response code and text) and the
+   * others are still delivered. A broken connection or a rejecting
+   * `onMessage` rejects the whole call.
+   *
+   * @example
+   * ```ts
+   * const { refused } = await client.retrieve([1, 2, 3], async (n, body) => {
+   *   await pipeline(body, createWriteStream(`${n}.eml`));
+   * });
+   * // refused: [{ number: 2, responseCode: "SYS/PERM", serverText: "message unavailable" }]
+   * ```
    */
-  retrieve(numbers: number[], onMessage: (number: number, body: Readable) => Promise<void>): Promise<void>;
+  retrieve(numbers: number[], onMessage: (number: number, body: Readable) => Promise<void>): Promise<RetrData>;
   /** Header plus the first `lines` body lines, buffered. */
   top(number: number, lines: number): Promise<Buffer>;
   /** Mark messages deleted; they go only at a successful {@link quit}. */

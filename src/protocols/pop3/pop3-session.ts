@@ -3,7 +3,7 @@ import { dele } from "./commands/dele.js";
 import { list, type ListEntry } from "./commands/list.js";
 import { noop } from "./commands/noop.js";
 import { quit } from "./commands/quit.js";
-import { retr } from "./commands/retr.js";
+import { retr, type RetrData } from "./commands/retr.js";
 import { rset } from "./commands/rset.js";
 import { stat, type StatData } from "./commands/stat.js";
 import { top } from "./commands/top.js";
@@ -49,7 +49,7 @@ class Pop3Session implements Pop3Client {
     return this.exclusive(() => uidl(this.reader));
   }
 
-  retrieve(numbers: number[], onMessage: (number: number, body: Readable) => Promise<void>): Promise<void> {
+  retrieve(numbers: number[], onMessage: (number: number, body: Readable) => Promise<void>): Promise<RetrData> {
     const window = this.pipelining ? RETR_PIPELINE_WINDOW : 1;
     return this.exclusive(() => retr(this.reader, numbers, { window }, onMessage));
   }

@@ -1,10 +1,25 @@
 import type { Readable } from "node:stream";
 import { DotBodyReader } from "../dot-body-reader.js";
-import { messageNumber, replyError } from "../pop3-command.js";
+import { messageNumber } from "../pop3-command.js";
 import type { Pop3ResponseReader } from "../pop3-response-reader.js";
 
 /** Receives one message; must finish with the stream before resolving. */
 export type OnMessage = (number: number, body: Readable) => Promise<void>;
+
+/** A message the server would not hand over: its number and what the server said. */
+export interface RetrRefusal {
+  number: number;
+  /** The RFC 2449 response code without brackets (`SYS/PERM`, `SYS/TEMP`), or null. */
+  responseCode: string | null;
+  /** The server's human text after `-ERR` and the response code. */
+  serverText: string;
+}
+
+/** What {@link retr} did besides delivering bodies. */
+export interface RetrData {
+  /** Messages answered with `-ERR`, in request order; `onMessage` never saw them. */
+  refused: RetrRefusal[];
+}
 
 /** Options for {@link retr}. */
 export interface RetrOptions {
@@ -22,19 +37,25 @@ export interface RetrOptions {
  * next body is delivered only after `onMessage` resolved; bytes it left
  * unread are skipped so the session stays in sync.
  *
+ * A `-ERR` reply refuses only its own message: it is listed in the result's
+ * `refused` and the others are still delivered, so one message the server
+ * cannot read does not hold back the rest. With pipelining the reply after
+ * a refusal belongs to the next RETR.
+ *
  * Failures: a connection failure errors the body stream and rejects with
- * CONNECTION_CLOSED / CONNECTION_TIMEOUT / ABORTED. A `-ERR` reply or an
- * `onMessage` rejection first reads the replies already requested, then
- * rejects — the session stays usable (e.g. for QUIT after earlier DELEs).
+ * CONNECTION_CLOSED / CONNECTION_TIMEOUT / ABORTED. An `onMessage`
+ * rejection first reads the replies already requested, then rejects — the
+ * session stays usable (e.g. for QUIT after earlier DELEs).
  *
  * @example
  * ```ts
- * await retr(reader, [1, 2], { window: 16 }, async (n, body) => {
+ * const { refused } = await retr(reader, [1, 2], { window: 16 }, async (n, body) => {
  *   await pipeline(body, createWriteStream(`${n}.eml`));
  * });
+ * for (const r of refused) console.warn(`RETR ${r.number}: ${r.serverText}`);
  * ```
  */
-export async function retr(reader: Pop3ResponseReader, numbers: number[], options: RetrOptions, onMessage: OnMessage): Promise<void> {
+export async function retr(reader: Pop3ResponseReader, numbers: number[], options: RetrOptions, onMessage: OnMessage): Promise<RetrData> {
   const { connection } = reader;
   const lines = numbers.map((n) => `RETR ${messageNumber(n)}\r\n`);
   const window = Math.max(1, options.window);
@@ -56,15 +77,19 @@ export async function retr(reader: Pop3ResponseReader, numbers: number[], option
     }
   };
 
+  const refused: RetrRefusal[] = [];
   for (; received < lines.length; received++) {
     sendMore();
     const status = await reader.readStatus();
-    if (status.kind !== "ok") {
-      const refused = numbers[received];
+    if (status.kind === "continue") {
       received++;
       await skipInFlight();
-      if (status.kind === "continue") throw reader.protocolError("answered RETR with a SASL continuation");
-      throw replyError(reader, "RETR", status, "POP3_COMMAND_FAILED", `The POP3 server at ${connection.host}:${connection.port} refused RETR ${refused}`);
+      throw reader.protocolError("answered RETR with a SASL continuation");
+    }
+    if (status.kind === "err") {
+      // No body follows a -ERR: the next reply is the next RETR's.
+      refused.push({ number: numbers[received], responseCode: status.responseCode, serverText: status.text });
+      continue;
     }
     const body = new DotBodyReader(connection);
     try {
@@ -79,5 +104,6 @@ export async function retr(reader: Pop3ResponseReader, numbers: number[], option
     }
     await body.drain();
   }
+  return { refused };
 }
 
