@@ -2,6 +2,7 @@ import { sql, type Selectable, type SqlBool } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
 import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
+import { lockDispatch } from "./dispatch-lock.js";
 import { atomically, type Executor } from "./executor.js";
 import type { DeliveriesTable, DeliveryStatus } from "./schema.js";
 import { toTimestamp } from "./timestamp.js";
@@ -225,6 +226,7 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
 
     async forgetHandler(name) {
       await atomically(db, async (trx) => {
+        await lockDispatch(trx);
         await trx.deleteFrom("delivery_handlers").where("name", "=", name).execute();
         await trx.deleteFrom("deliveries").where("consumer", "=", `handler:${name}`).execute();
       });

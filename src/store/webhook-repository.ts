@@ -1,6 +1,7 @@
 import type { Selectable } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
+import { lockDispatch } from "./dispatch-lock.js";
 import { atomically, type Executor } from "./executor.js";
 import type { WebhooksTable } from "./schema.js";
 import { toTimestamp } from "./timestamp.js";
@@ -139,6 +140,7 @@ export function createWebhookRepository(db: Executor): WebhookRepository {
     },
     async remove(id, ex = db) {
       await atomically(ex, async (trx) => {
+        await lockDispatch(trx);
         const result = await trx.deleteFrom("webhooks").where("id", "=", id).executeTakeFirst();
         if (Number(result.numDeletedRows) === 0) throw notFound(id);
         await trx.deleteFrom("deliveries").where("consumer", "=", webhookConsumer(id)).execute();
