@@ -121,6 +121,8 @@ interface LocalHandler {
   fromBeginning: boolean;
   registered: boolean;
   registering?: Promise<void>;
+  /** A `fromBeginning` backfill running in the background; the handler is registered once it is done. */
+  backfilling?: Promise<void>;
   resolveReady: () => void;
 }
 
@@ -162,7 +164,7 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const owner = newOwnerId();
   const targets = createWebhookTargetCache(store, box, 1_000, (record, error) =>
-    log.error({ err: error, webhookId: record.id, url: record.url }, "cannot open this webhook's secret; its deliveries wait until INBOUND_ENCRYPTION_KEY holds the key that sealed it (or the secret is set again)"),
+    log.error({ err: error, webhookId: record.id, url: withoutQuery(record.url) }, "cannot open this webhook's secret; its deliveries wait until INBOUND_ENCRYPTION_KEY holds the key that sealed it (or the secret is set again)"),
   );
   const handlers = new Map<string, LocalHandler>();
   const inFlight = new Map<string, InFlight>();
@@ -174,6 +176,8 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   let ticking: Promise<void> | undefined;
   let again = false;
   let lastReap = 0;
+  // Stops backfills at close(); each resumes at the next start (it is recorded as owed until done).
+  const backfills = new AbortController();
 
   function schedule(delayMs: number): void {
     if (closing || !started) return;
@@ -193,18 +197,18 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
     else schedule(0);
   }
 
+  function registered(entry: LocalHandler): void {
+    entry.registered = true;
+    entry.resolveReady();
+    wake();
+  }
+
   function register(entry: LocalHandler): Promise<void> {
     entry.registering ??= (async () => {
       try {
         const { startAfter, backfillPending } = await store.deliveries.registerHandler(entry.name, entry.events, { fromBeginning: entry.fromBeginning });
-        if (backfillPending) {
-          // Safe to run again after a crash halfway: a delivery already queued is not queued twice.
-          await store.deliveries.backfill({ consumer: entry.consumer, events: entry.events }, startAfter);
-          await store.deliveries.finishBackfill(entry.name);
-        }
-        entry.registered = true;
-        entry.resolveReady();
-        wake();
+        if (backfillPending) backfill(entry, startAfter);
+        else registered(entry);
       } catch (error) {
         log.warn({ err: error, handler: entry.name }, "could not register the handler; will try again");
       } finally {
@@ -212,6 +216,27 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       }
     })();
     return entry.registering;
+  }
+
+  /**
+   * Queue a `fromBeginning` handler's older events, beside the loop rather than in it: a large
+   * outbox took minutes, and every other consumer waited (and close() with them). The handler
+   * is claimed for only once that is done, so it still gets its events in order.
+   */
+  function backfill(entry: LocalHandler, startAfter: string): void {
+    entry.backfilling = (async () => {
+      try {
+        // Safe to run again after a crash or a close halfway: a delivery already queued is not queued twice.
+        await store.deliveries.backfill({ consumer: entry.consumer, events: entry.events }, startAfter, backfills.signal);
+        if (backfills.signal.aborted) return;
+        await store.deliveries.finishBackfill(entry.name);
+        registered(entry);
+      } catch (error) {
+        log.warn({ err: error, handler: entry.name }, "could not queue the handler's earlier events; will try again");
+      } finally {
+        entry.backfilling = undefined;
+      }
+    })();
   }
 
   function addHandler(name: string, events: string[], run: LocalHandler["run"], handlerOptions: HandlerOptions): Unsubscribe {
@@ -232,7 +257,7 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   async function tick(): Promise<void> {
     try {
       // Register names before fanning out, so a handler registered before a fetch gets that fetch's events.
-      await Promise.all([...handlers.values()].filter((h) => !h.registered).map(register));
+      await Promise.all([...handlers.values()].filter((h) => !h.registered && h.backfilling === undefined).map(register));
       for (let round = 0; round < 20; round++) {
         if ((await store.deliveries.dispatch(DISPATCH_BATCH)) < DISPATCH_BATCH) break;
       }
@@ -277,8 +302,25 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
 
   function start(delivery: DueDelivery): void {
     const controller = new AbortController();
+    // When the lease is lost (another process took the row, or it ran out while the database was
+    // out of reach), the attempt stops: another process may be delivering the same event now.
+    let leaseUntil = Date.now() + leaseMs;
+    const lose = (why: string) => {
+      if (controller.signal.aborted) return;
+      log.warn({ deliveryId: delivery.id, eventId: delivery.eventId, consumer: delivery.consumer }, `delivery lease lost: ${why}; this attempt stops, and the event is delivered again (same event id)`);
+      controller.abort();
+    };
     const renewal = setInterval(() => {
-      store.deliveries.renew(delivery.id, owner, leaseMs).catch(() => undefined);
+      const asked = Date.now();
+      store.deliveries.renew(delivery.id, owner, leaseMs).then(
+        (held) => {
+          if (held) leaseUntil = asked + leaseMs;
+          else lose("another process holds it now");
+        },
+        () => {
+          if (Date.now() >= leaseUntil) lose("it could not be renewed before it ran out");
+        },
+      );
     }, Math.max(250, Math.floor(leaseMs / 3)));
     const done = (async () => {
       let outcome: DeliveryOutcome;
@@ -406,7 +448,7 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       const reason = `410 Gone at ${new Date().toISOString()}: the receiver asked not to be called again`;
       await store.webhooks.update(webhookId, { enabled: false, disabledReason: reason });
       targets.invalidate();
-      log.warn({ webhookId, url: target.record.url }, "webhook answered 410 Gone; disabled it (its queued events wait until it is enabled again)");
+      log.warn({ webhookId, url: withoutQuery(target.record.url) }, "webhook answered 410 Gone; disabled it (its queued events wait until it is enabled again)");
       return { status: "released", error: `WEBHOOK_FAILED: ${result.error}; target disabled`, httpStatus: result.status };
     }
     return failure(webhookRetry, delivery, `WEBHOOK_FAILED: ${result.error}`, result.status);
@@ -489,6 +531,8 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       closing = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
+      backfills.abort();
+      await Promise.allSettled([...handlers.values()].map((h) => h.backfilling));
       await ticking;
       const pending = () => Promise.allSettled([...inFlight.values()].map((f) => f.done));
       if (inFlight.size > 0 && !(await within(pending(), drainTimeoutMs))) {
@@ -499,6 +543,12 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
       await Promise.allSettled([...inFlight.keys()].map((id) => store.deliveries.finish(id, owner, { status: "released", error: "interrupted by shutdown" })));
     },
   };
+}
+
+/** A webhook URL for the log: a receiver's token often rides in its query string. */
+function withoutQuery(url: string): string {
+  const at = url.search(/[?#]/);
+  return at === -1 ? url : `${url.slice(0, at)}?…`;
 }
 
 /** True when `promise` settled within `ms`. */

@@ -89,8 +89,11 @@ export interface DeliveryRepository {
   finishBackfill(name: string): Promise<void>;
   /** Forget a handler name and drop every delivery queued for it. */
   forgetHandler(name: string): Promise<void>;
-  /** Queue every outbox event up to `upTo` (an id) matching `filter` for its consumer (a new handler with `fromBeginning`). */
-  backfill(filter: ConsumerFilter, upTo: string): Promise<number>;
+  /**
+   * Queue every outbox event up to `upTo` (an id) matching `filter` for its consumer (a new
+   * handler with `fromBeginning`), a page per transaction; stops between pages once `signal` aborts.
+   */
+  backfill(filter: ConsumerFilter, upTo: string, signal?: AbortSignal): Promise<number>;
   /**
    * Fan out up to `limit` undispatched outbox events, oldest first, to every
    * enabled webhook and registered handler whose filter matches, in one
@@ -232,10 +235,10 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
       });
     },
 
-    async backfill(filter, upTo) {
+    async backfill(filter, upTo, signal) {
       let after = "";
       let total = 0;
-      for (;;) {
+      while (signal?.aborted !== true) {
         let query = db.selectFrom("outbox").select(["id", "account_id", "type"]).where("id", ">", after).where("id", "<=", upTo);
         if (!filter.events.includes("*")) query = query.where("type", "in", [...filter.events]);
         const rows = await query.orderBy("id").limit(INSERT_CHUNK).execute();
@@ -244,6 +247,7 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
         total += rows.length;
         after = rows[rows.length - 1].id;
       }
+      return total;
     },
 
     async dispatch(limit) {

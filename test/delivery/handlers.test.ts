@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/core/logger.js";
 import { createDeliveryService, type DeliveryService } from "../../src/delivery/delivery-service.js";
 import type { ReceivedMessage } from "../../src/delivery/received-message.js";
 import { InboundError } from "../../src/core/inbound-error.js";
@@ -201,6 +203,64 @@ describe.each(DIALECTS)("in-process handlers (%s)", (dialect) => {
     expect(seen).toEqual(stored.map((m) => m.eventId));
     // Done now: a later registration owes nothing more.
     expect(await store.deliveries.registerHandler("archive", ["message.received"], { fromBeginning: true })).toMatchObject({ created: false, backfillPending: false });
+  });
+
+  it("stops an attempt whose lease another process took, and says so", async () => {
+    const a = await createAccount(store, "a");
+    const lines: string[] = [];
+    const log = createLogger({ level: "warn", destination: new Writable({ write: (chunk, _encoding, done) => void (lines.push(String(chunk)), done()) }) });
+    const delivery = service({ leaseMs: 300, log });
+    let aborted = false;
+    let started = false;
+    await delivery.onMessage(async (_m, { signal }) => {
+      started = true;
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+      aborted = true;
+    }, { name: "slow" }).ready;
+    await delivery.start();
+    await storeMessage(store, a);
+    delivery.notify();
+    await waitFor(() => started, "the attempt to start");
+    // Another process claims the row: from now on this process's renewals find it gone.
+    const renew = store.deliveries.renew;
+    store.deliveries.renew = async () => false;
+    try {
+      await waitFor(() => aborted, "the attempt to be stopped");
+    } finally {
+      store.deliveries.renew = renew;
+    }
+    expect(lines.join("")).toContain("delivery lease lost: another process holds it now");
+  });
+
+  it("a fromBeginning backfill runs beside delivery: other consumers go on and close() does not wait for it", async () => {
+    const a = await createAccount(store, "a");
+    await storeMessage(store, a);
+    const backfill = store.deliveries.backfill;
+    let stopped: AbortSignal | undefined;
+    // A backfill over a huge outbox, cut short only by close().
+    store.deliveries.backfill = async (_filter, _upTo, signal) => {
+      stopped = signal;
+      await new Promise<void>((resolve) => signal?.addEventListener("abort", () => resolve(), { once: true }));
+      return 0;
+    };
+    try {
+      const delivery = service();
+      const live: string[] = [];
+      await delivery.onMessage((m) => void live.push(m.eventId), { name: "live" }).ready;
+      delivery.onMessage(() => undefined, { name: "archive", fromBeginning: true });
+      await delivery.start();
+      const later = await storeMessage(store, a);
+      delivery.notify();
+      await waitFor(() => live.includes(later.eventId), "the live handler to get the new event while the backfill runs");
+      expect(stopped?.aborted).toBe(false);
+      // Before, close() waited for the backfill to end on its own, here never.
+      await delivery.close();
+      expect(stopped?.aborted).toBe(true);
+    } finally {
+      store.deliveries.backfill = backfill;
+    }
+    // Still owed: the next registration backfills again.
+    expect(await store.deliveries.registerHandler("archive", ["message.received"], { fromBeginning: true })).toMatchObject({ backfillPending: true });
   });
 
   it("on(type) gets other event types with their payload", async () => {
