@@ -44,15 +44,33 @@ export function createProcessRunLock(): RunLock {
       const tail = (previous ?? Promise.resolve()).then(() => mine);
       tails.set(accountId, tail);
       if (previous) {
-        await Promise.race([
-          previous,
-          new Promise<never>((_, reject) => {
-            options.signal?.addEventListener("abort", () => reject(new InboundError("ABORTED")), { once: true });
-          }),
-        ]).catch((error: unknown) => {
+        const signal = options.signal;
+        let onAbort: (() => void) | undefined;
+        try {
+          await Promise.race([
+            previous,
+            new Promise<never>((_, reject) => {
+              if (signal?.aborted) return reject(new InboundError("ABORTED"));
+              onAbort = () => reject(new InboundError("ABORTED"));
+              signal?.addEventListener("abort", onAbort, { once: true });
+            }),
+          ]);
+        } catch (error) {
           release();
+          // Hand the end of the queue back to the run ahead, so its release frees the account;
+          // left as ours, the account would stay busy for every caller that does not wait.
+          if (tails.get(accountId) === tail) {
+            tails.set(accountId, previous);
+            // The run ahead may have ended already (its release saw our tail and left the map alone).
+            void previous.then(() => {
+              if (tails.get(accountId) === previous) tails.delete(accountId);
+            });
+          }
           throw error;
-        });
+        } finally {
+          // A watch passes one signal to every run for its whole life: listeners must not pile up on it.
+          if (onAbort) signal?.removeEventListener("abort", onAbort);
+        }
       }
       let released = false;
       return async () => {

@@ -1,5 +1,6 @@
 import { accountConnection } from "../retrieval/account-connection.js";
 import { isImapProtocol } from "../core/account-settings.js";
+import type { ErrorCode } from "../core/error-codes.js";
 import { InboundError } from "../core/inbound-error.js";
 import type { Logger } from "../core/logger.js";
 import { openIdleListener, type IdleListener, type IdleListenerOptions } from "../protocols/imap/idle-listener.js";
@@ -86,6 +87,36 @@ function asInboundError(error: unknown): InboundError {
   return new InboundError("CONNECTION_FAILED", { message: error instanceof Error ? error.message : String(error), cause: error, retryable: true });
 }
 
+/**
+ * The only errors that end a watch in `failed`: the account's own settings or
+ * credentials are wrong, so every attempt would fail the same way until a
+ * person changes the account (`failed` tells them to, then subscribe again).
+ * Anything else, even when not retryable for one call (a damaged stored file,
+ * a missing blob, a refused command), is not the account's fault and may pass,
+ * so the watch backs off and tries again; the retrieval records each failure.
+ */
+const ACCOUNT_PROBLEMS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "IMAP_AUTH_FAILED",
+  "POP3_AUTH_FAILED",
+  "IMAP_FOLDER_NOT_FOUND",
+  "POP3_UIDL_UNSUPPORTED",
+  "TLS_CERT_UNTRUSTED",
+  // The catalogue's advice for both is the account's port and security setting.
+  "TLS_FAILED",
+  "STARTTLS_UNSUPPORTED",
+  "ACCOUNT_DISABLED",
+  "ACCOUNT_NOT_FOUND",
+  "CONFIG_INVALID",
+  // The stored password cannot be opened with this process's keys; setting the password again fixes it.
+  "SECRET_KEY_MISMATCH",
+  "SECRET_KEY_UNKNOWN",
+]);
+
+/** True when retrying cannot help until the account is fixed (the thrower's `retryable` still wins). */
+function isAccountProblem(error: InboundError): boolean {
+  return !error.retryable && ACCOUNT_PROBLEMS.has(error.code);
+}
+
 function seconds(ms: number): string {
   return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`;
 }
@@ -102,11 +133,14 @@ function seconds(ms: number): string {
  *   interval when shorter): a NOOP proves the IDLE connection alive and a
  *   retrieval catches anything a silently dead IDLE missed.
  * - A server without IDLE, and POP3, are polled (`polling`, said in the detail).
- * - Retryable failures (network, server restart, timeouts) go
- *   `connection_lost` → `retrying` (exponential backoff with full jitter,
- *   capped at `backoffMaxMs`) → `connecting`, forever. Anything else
- *   (wrong password, missing folder, untrusted certificate, disabled
- *   account) ends in `failed`, without another attempt.
+ * - Failures go `connection_lost` → `retrying` (exponential backoff with
+ *   full jitter, capped at `backoffMaxMs`) → `connecting`, forever. The
+ *   backoff starts over only after a connection stayed up for
+ *   `stableConnectionMs`, so a server that drops every session right after
+ *   sign-in is not signed in to again and again. Only a problem with the
+ *   account itself (wrong password, missing folder, untrusted certificate,
+ *   disabled account; see ACCOUNT_PROBLEMS) ends in `failed`, without
+ *   another attempt.
  *
  * @example
  * ```ts
@@ -124,8 +158,8 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
   let stopDetail = "unsubscribed";
   let current: WatchState = { accountId, state: "connecting", detail: null, nextAttemptAt: null, errorCode: null, attempt: 0, since: new Date().toISOString() };
   let wakeConnected: ((ending: Ending) => void) | undefined;
-  /** Set once an attempt got as far as watching (subscribed or polling): the backoff starts over. */
-  let connected = false;
+  /** When the current attempt got as far as watching (subscribed or polling); undefined before. */
+  let connectedAt: number | undefined;
 
   const setState = (state: WatchStateName, detail: string | null, extra: Partial<Pick<WatchState, "nextAttemptAt" | "errorCode" | "attempt">> = {}) => {
     current = { accountId, state, detail, nextAttemptAt: extra.nextAttemptAt ?? null, errorCode: extra.errorCode ?? null, attempt: extra.attempt ?? current.attempt, since: new Date().toISOString() };
@@ -156,7 +190,7 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
             if (stopping.signal.aborted || settled) return;
             const e = asInboundError(error);
             if (e.code === "ABORTED") return;
-            if (!e.retryable) return finish({ kind: "failed", error: e });
+            if (isAccountProblem(e)) return finish({ kind: "failed", error: e });
             // The IDLE connection is still up: try the retrieval again soon rather than wait for the safety poll.
             retryAttempt++;
             const delay = backoffDelay(retryAttempt, { baseMs: timing.backoffBaseMs, maxMs: timing.backoffMaxMs }, random);
@@ -200,7 +234,7 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
       } catch (error) {
         if (stopping.signal.aborted) return { kind: "stopped" };
         const e = asInboundError(error);
-        return e.retryable ? { kind: "lost", reason: e } : { kind: "failed", error: e };
+        return isAccountProblem(e) ? { kind: "failed", error: e } : { kind: "lost", reason: e };
       }
     }
   };
@@ -213,7 +247,7 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
     const pollMs = account.pollIntervalSeconds ? account.pollIntervalSeconds * 1000 : timing.fallbackPollMs;
     if (!isImapProtocol(account.protocol)) {
       await runner.request("catch-up");
-      connected = true;
+      connectedAt = Date.now();
       setState("polling", `POP3 has no push; polling every ${seconds(pollMs)}`, { attempt: 0 });
       return watchByPolling(pollMs);
     }
@@ -232,7 +266,7 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
       }
     };
     const { listener, early } = options.gate ? await options.gate.run(work, stopping.signal) : await work();
-    connected = true;
+    connectedAt = Date.now();
     if (!listener.idleSupported) {
       setState("polling", `the IMAP server offers no IDLE; polling "${account.folder}" every ${seconds(pollMs)}`, { attempt: 0 });
       return watchByPolling(pollMs);
@@ -252,15 +286,15 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
     let failures = 0;
     while (!stopping.signal.aborted) {
       if (failures > 0) setState("connecting", `attempt ${failures + 1}`, { attempt: failures });
-      connected = false;
+      connectedAt = undefined;
       let ending: Ending;
       try {
         ending = await attemptOnce();
       } catch (error) {
         if (stopping.signal.aborted) break;
         const e = asInboundError(error);
-        ending = e.retryable ? { kind: "lost", reason: e } : { kind: "failed", error: e };
-        if (e.retryable && current.state === "connecting") {
+        ending = isAccountProblem(e) ? { kind: "failed", error: e } : { kind: "lost", reason: e };
+        if (ending.kind === "lost" && current.state === "connecting") {
           // Never connected this time: straight to retrying, there was no connection to lose.
           failures++;
           await retryAfter(failures, e);
@@ -268,7 +302,8 @@ export function startAccountSupervisor(options: AccountSupervisorOptions): Accou
         }
       }
       if (ending.kind === "stopped" || stopping.signal.aborted) break;
-      if (connected) failures = 0;
+      // Only a connection that lasted counts as recovered: one dropped soon after sign-in keeps backing off.
+      if (connectedAt !== undefined && Date.now() - connectedAt >= timing.stableConnectionMs) failures = 0;
       if (ending.kind === "failed") {
         setState("failed", `${ending.error.message} Not retrying: fix the account, then subscribe again.`, { errorCode: ending.error.code, attempt: failures });
         return;

@@ -97,6 +97,8 @@ interface WatchEntry {
   runner: RetrievalRunner;
   /** Subscription's requestedAt when started; null for a foreground (unpersisted) watch. */
   requestedAt: string | null;
+  /** Stop writing this watch's states to the database (they are still told to listeners). */
+  stopRecording(): void;
 }
 
 interface ScheduleEntry {
@@ -149,6 +151,23 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
   let refreshTimer: NodeJS.Timeout | undefined;
   let refreshing: Promise<void> | undefined;
   let closed = false;
+  // Starting and stopping an account's watch or schedule awaits (the lease, a retrieval that is
+  // slow to stop), and subscribe, unsubscribe, watch, the periodic refresh and close can all
+  // reach the same account meanwhile: each account's operations run one after another here, so
+  // two of them never both find "no watch" and start one each.
+  const accountChains = new Map<string, Promise<void>>();
+  const serially = <T>(accountId: string, operation: () => Promise<T>): Promise<T> => {
+    const result = (accountChains.get(accountId) ?? Promise.resolve()).then(operation);
+    const chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    accountChains.set(accountId, chain);
+    void chain.then(() => {
+      if (accountChains.get(accountId) === chain) accountChains.delete(accountId);
+    });
+    return result;
+  };
 
   const newRunner = (accountId: string) =>
     createRetrievalRunner({
@@ -159,8 +178,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       },
     });
 
+  /** Only where the account has no entry: replacing one would orphan its supervisor, an IDLE connection nothing can close. */
   const startWatch = (accountId: string, requestedAt: string | null, initialDelayMs: number) => {
     const runner = newRunner(accountId);
+    let recording = true;
     const supervisor = startAccountSupervisor({
       accountId,
       credentials: options.credentials,
@@ -172,17 +193,26 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       logger: log,
       openListener: options.openListener,
       onState: (state) => {
-        recorder.record(state);
+        if (recording) recorder.record(state);
         for (const listener of [...stateListeners]) listener(state);
       },
     });
-    watches.set(accountId, { supervisor, runner, requestedAt });
+    watches.set(accountId, {
+      supervisor,
+      runner,
+      requestedAt,
+      stopRecording: () => {
+        recording = false;
+      },
+    });
   };
 
-  const stopWatch = async (accountId: string, detail: string, keepLease = false) => {
+  /** Stop the account's watch. `keepLease` keeps this process's claim; `record: false` leaves the account's state to whoever watches it now. */
+  const stopWatch = async (accountId: string, detail: string, { keepLease = false, record = true } = {}) => {
     const entry = watches.get(accountId);
     if (!entry) return;
     watches.delete(accountId);
+    if (!record) entry.stopRecording();
     await Promise.all([entry.supervisor.close(detail), entry.runner.close()]);
     // Callers (unsubscribe, close) resolve once `stopped` is on record.
     await recorder.flush(accountId);
@@ -197,8 +227,12 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     if (!keepLease) await unclaim(accountId);
   };
 
-  /** Start a watch unless one is running; a finished one (failed) is replaced. True when one was started. */
-  const ensureWatch = async (accountId: string, requestedAt: string | null, initialDelayMs = 0): Promise<boolean> => {
+  /**
+   * Start a watch unless one is running; a finished one (failed) is replaced. True when one was started.
+   * Call only inside `serially(accountId, ...)`.
+   */
+  const ensureWatchNow = async (accountId: string, requestedAt: string | null, initialDelayMs = 0): Promise<boolean> => {
+    if (closed) return false;
     const existing = watches.get(accountId);
     if (existing && !isFinalWatchState(existing.supervisor.state().state)) {
       if (requestedAt !== null) existing.requestedAt = requestedAt;
@@ -206,12 +240,20 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     }
     // A persisted subscription runs only where its lease is held; `inbound watch` (requestedAt null) watches regardless.
     if (requestedAt !== null && !existing && !schedules.has(accountId) && !(await claim(accountId))) return false;
-    if (existing) await stopWatch(accountId, "restarting", true);
+    if (existing) await stopWatch(accountId, "restarting", { keepLease: true });
     // A watched account is polled by its watch, not by the schedule.
     await stopSchedule(accountId, true);
+    // close() may have begun while we waited; it stops only what is in the map when it looks.
+    if (closed) {
+      if (requestedAt !== null) await unclaim(accountId);
+      return false;
+    }
+    // Never replace a live entry, even if something reached this account outside its turn.
+    if (watches.has(accountId)) return false;
     startWatch(accountId, requestedAt, initialDelayMs);
     return true;
   };
+  const ensureWatch = (accountId: string, requestedAt: string | null, initialDelayMs = 0) => serially(accountId, () => ensureWatchNow(accountId, requestedAt, initialDelayMs));
 
   const spread = (count: number) => (count <= 1 ? 0 : Math.min(timing.startupSpreadMaxMs, count * timing.startupSpacingMs));
 
@@ -223,16 +265,29 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     const subscribed = new Set(subscriptions.map((s) => s.accountId));
 
     // Renew this process's claims; whatever another process took over (our lease expired) stops here.
+    // Each step below runs in the account's turn and acts only if what it decided on is still there.
     const held = await store.watchLeases.renewAll(owner, leaseTtlMs);
     for (const [accountId, entry] of [...watches]) {
-      if (entry.requestedAt !== null && !held.has(accountId)) await stopWatch(accountId, "watched by another process", true);
+      if (entry.requestedAt === null || held.has(accountId)) continue;
+      // The holder writes the account's state; a "stopped" from here could land after its "subscribed".
+      await serially(accountId, async () => {
+        if (watches.get(accountId) === entry) await stopWatch(accountId, "watched by another process", { keepLease: true, record: false });
+      });
     }
-    for (const accountId of [...schedules.keys()]) if (!held.has(accountId)) await stopSchedule(accountId, true);
+    for (const [accountId, entry] of [...schedules]) {
+      if (held.has(accountId)) continue;
+      await serially(accountId, async () => {
+        if (schedules.get(accountId) === entry) await stopSchedule(accountId, true);
+      });
+    }
 
     // Watches whose subscription is gone (unsubscribed by another process, account removed) or whose account was disabled.
     for (const [accountId, entry] of [...watches]) {
-      if (entry.requestedAt !== null && !subscribed.has(accountId)) await stopWatch(accountId, "unsubscribed");
-      else if (byId.get(accountId)?.enabled === false) await stopWatch(accountId, "account disabled");
+      const detail = entry.requestedAt !== null && !subscribed.has(accountId) ? "unsubscribed" : byId.get(accountId)?.enabled === false ? "account disabled" : null;
+      if (detail === null) continue;
+      await serially(accountId, async () => {
+        if (watches.get(accountId) === entry) await stopWatch(accountId, detail);
+      });
     }
     // New subscriptions, and failed watches subscribed again since.
     const toStart = subscriptions.filter((s) => {
@@ -242,23 +297,35 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     const window = spread(toStart.length);
     for (const s of toStart) {
       if (byId.get(s.accountId)?.enabled !== true) continue;
-      await ensureWatch(s.accountId, s.requestedAt, Math.floor(random() * window));
+      const initialDelayMs = Math.floor(random() * window);
+      await serially(s.accountId, async () => {
+        // Read again in the account's turn: an unsubscribe that ran meanwhile must not be undone.
+        const current = await store.subscriptions.find(s.accountId);
+        if (current) await ensureWatchNow(s.accountId, current.requestedAt, initialDelayMs);
+      });
     }
 
     // Poll schedules: enabled, with an interval, not watched.
     for (const [accountId, entry] of [...schedules]) {
       const account = byId.get(accountId);
       const wanted = account && account.enabled && account.pollIntervalSeconds && !watches.has(accountId);
-      if (!wanted || entry.schedule.intervalMs !== account.pollIntervalSeconds! * 1000) await stopSchedule(accountId);
+      if (wanted && entry.schedule.intervalMs === account.pollIntervalSeconds! * 1000) continue;
+      await serially(accountId, async () => {
+        if (schedules.get(accountId) === entry) await stopSchedule(accountId);
+      });
     }
     for (const account of accounts) {
       if (!account.enabled || !account.pollIntervalSeconds || watches.has(account.id) || schedules.has(account.id)) continue;
-      if (!(await claim(account.id))) continue;
-      const intervalMs = account.pollIntervalSeconds * 1000;
-      const runner = newRunner(account.id);
-      // Spread over one interval, so hundreds of schedules never fire in the same second.
-      const schedule = startPollSchedule({ accountId: account.id, runner, intervalMs, firstDelayMs: Math.floor(random() * intervalMs), logger: log });
-      schedules.set(account.id, { schedule, runner });
+      await serially(account.id, async () => {
+        if (closed || watches.has(account.id) || schedules.has(account.id) || !(await claim(account.id))) return;
+        // A subscribe may have started a watch while we claimed; the watch polls it then.
+        if (closed || watches.has(account.id) || schedules.has(account.id)) return;
+        const intervalMs = account.pollIntervalSeconds! * 1000;
+        const runner = newRunner(account.id);
+        // Spread over one interval, so hundreds of schedules never fire in the same second.
+        const schedule = startPollSchedule({ accountId: account.id, runner, intervalMs, firstDelayMs: Math.floor(random() * intervalMs), logger: log });
+        schedules.set(account.id, { schedule, runner });
+      });
     }
   };
 
@@ -290,14 +357,15 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     async unsubscribe(nameOrId) {
       const account = await store.accounts.get(nameOrId);
       const { removed } = await store.subscriptions.unsubscribe(account.id);
-      const entry = watches.get(account.id);
-      if (entry && entry.requestedAt !== null) await stopWatch(account.id, "unsubscribed");
+      await serially(account.id, async () => {
+        const entry = watches.get(account.id);
+        if (entry && entry.requestedAt !== null) await stopWatch(account.id, "unsubscribed");
+      });
       return { accountId: account.id, removed };
     },
     async watch(nameOrId) {
       if (closed) return;
       const account = await store.accounts.get(nameOrId);
-      if (watches.has(account.id) && !isFinalWatchState(watches.get(account.id)!.supervisor.state().state)) return;
       await ensureWatch(account.id, null);
     },
     async resumeAll() {
@@ -320,6 +388,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       closed = true;
       clearTimeout(refreshTimer);
       await refreshing;
+      // Operations already under way finish first (seeing `closed`, they start nothing), so nothing starts after the stop below.
+      await Promise.all([...accountChains.values()]);
       await Promise.all([...[...watches.keys()].map((id) => stopWatch(id, "service stopped")), ...[...schedules.keys()].map((id) => stopSchedule(id))]);
       await recorder.flush();
     },

@@ -7,6 +7,8 @@ export interface WatchTiming {
   backoffBaseMs: number;
   /** Reconnect delays never exceed this. */
   backoffMaxMs: number;
+  /** A connection must stay up this long before the backoff starts over; one dropped sooner counts as another failure. */
+  stableConnectionMs: number;
   /** A retrieval behind IDLE this often (and a NOOP on the IDLE connection), because IDLE dies silently. */
   safetyPollMs: number;
   /** Poll interval of a watch whose server has no IDLE (or POP3), unless the account sets `pollIntervalSeconds`. */
@@ -24,7 +26,8 @@ export interface WatchTiming {
 }
 
 /**
- * The defaults: backoff 1 s doubling to 5 min, safety poll 5 min, IDLE
+ * The defaults: backoff 1 s doubling to 5 min (starting over once a
+ * connection has lasted 1 min), safety poll 5 min, IDLE
  * re-issued every 25 min, startup spread 20 ms per account up to 30 s,
  * 16 connection attempts at once, subscriptions re-read every 3 s.
  *
@@ -36,6 +39,7 @@ export interface WatchTiming {
 export const DEFAULT_WATCH_TIMING: Readonly<WatchTiming> = Object.freeze({
   backoffBaseMs: 1_000,
   backoffMaxMs: 5 * 60_000,
+  stableConnectionMs: 60_000,
   safetyPollMs: 5 * 60_000,
   fallbackPollMs: 60_000,
   maxIdleMs: 25 * 60_000,

@@ -1,9 +1,39 @@
 import { spawn } from "node:child_process";
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { InboundError } from "../../src/core/inbound-error.js";
-import { createLeaseRunLock } from "../../src/retrieval/run-lock.js";
+import { createLeaseRunLock, createProcessRunLock } from "../../src/retrieval/run-lock.js";
 import { DIALECTS, openTestStore } from "../store/test-databases.js";
 import type { Store } from "../../src/store/store.js";
+
+describe("process run lock", () => {
+  it("leaves no abort listener behind on the caller's signal once a wait is over", async () => {
+    const lock = createProcessRunLock();
+    // One long-lived signal, as a watch passes to every retrieval it runs.
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 5; i++) {
+      const releaseHolder = await lock.acquire("a");
+      const waiting = lock.acquire("a", { wait: true, signal });
+      await releaseHolder();
+      const release = await waiting;
+      await release();
+    }
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
+  });
+
+  it("stops waiting when the signal aborts, and the account is free afterwards", async () => {
+    const lock = createProcessRunLock();
+    const controller = new AbortController();
+    const releaseHolder = await lock.acquire("a");
+    const waiting = lock.acquire("a", { wait: true, signal: controller.signal });
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: "ABORTED" });
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+    await releaseHolder();
+    const release = await lock.acquire("a");
+    await release();
+  });
+});
 
 describe.each(DIALECTS)("lease run lock on %s", (dialect) => {
   let cleanup: (() => Promise<void>) | undefined;

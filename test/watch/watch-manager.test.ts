@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InboundError } from "../../src/core/inbound-error.js";
+import type { RetrieveFn } from "../../src/watch/retrieval-runner.js";
 import { mailboxPool, startDovecot, type DovecotServer } from "../harness/dovecot.js";
 import { DIALECTS } from "../store/test-databases.js";
 import { loginAttempts, makeMessage, openWatchFixture, waitFor, type WatchFixture } from "./watch-fixture.js";
@@ -173,6 +175,82 @@ describe.each(DIALECTS)("watching mailboxes on %s", (dialect) => {
     await waitFor("stopped", () => states.at(-1) === "stopped");
     expect(other.states().some((s) => s.accountId === account.id)).toBe(false);
     await other.close();
+  });
+});
+
+describe.each(DIALECTS)("one account reached from several sides on %s", (dialect) => {
+  let dovecot: DovecotServer;
+  const users = mailboxPool(2, "x");
+
+  beforeAll(async () => {
+    dovecot = await startDovecot({ users, ssl: false });
+  });
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
+
+  it("subscribing while the account's scheduled poll runs starts one watch, and unsubscribe and close leave none", async () => {
+    let fx!: WatchFixture;
+    let retrievals = 0;
+    const retrieve: RetrieveFn = async (accountId, signal) => {
+      if (++retrievals === 1) {
+        // The scheduled poll is slow to notice it was cancelled (say, in the middle of a big message),
+        // so subscribe waits on it while the periodic refresh sees the new subscription.
+        await new Promise((r) => setTimeout(r, 1_500));
+        if (signal.aborted) throw new InboundError("ABORTED");
+      }
+      return fx.inbound.fetch(accountId, { wait: true, signal });
+    };
+    // Little jitter: the schedule's first poll starts within 0.1 s (0 would also make every backoff wait 0).
+    fx = await openWatchFixture(dialect, { retrieve, random: () => 0.01 });
+    try {
+      const user = users[0];
+      const account = await fx.inbound.addAccount(fx.account("polled-then-subscribed", dovecot, user, { pollIntervalSeconds: 10 }));
+      await fx.manager.resumeAll();
+      await waitFor("the scheduled poll to start", () => retrievals === 1);
+      await fx.manager.subscribe("polled-then-subscribed");
+      await waitFor("subscribed", () => fx.manager.states().some((s) => s.accountId === account.id && s.state === "subscribed"));
+      // Give a second watch (a refresh that started one meanwhile) a chance to show up, then count.
+      await new Promise((r) => setTimeout(r, 1_000));
+      await waitFor("one connection", () => openImapConnections(dovecot, user.name) === 1, 5_000);
+      expect(fx.stateNames(account.id).filter((s) => s === "subscribed")).toHaveLength(1);
+
+      await fx.manager.unsubscribe("polled-then-subscribed");
+      await fx.manager.close();
+      await waitFor("no connection", () => openImapConnections(dovecot, user.name) === 0, 5_000);
+      dovecot.deliver(user.name, makeMessage(1, { subject: "after close" }));
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await fx.inbound.listMessages({ account: "polled-then-subscribed" })).items).toEqual([]);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("a process that lost an account's watch to another leaves the account's state to the new holder", async () => {
+    // The first manager's claim lives 300 ms and is not renewed (no resumeAll): as when its process stalls.
+    const fx = await openWatchFixture(dialect, { leaseTtlMs: 300 });
+    try {
+      const user = users[1];
+      const account = await fx.inbound.addAccount(fx.account("taken-over", dovecot, user));
+      await fx.manager.subscribe("taken-over");
+      await waitFor("the first process to watch", () => fx.manager.states().some((s) => s.accountId === account.id && s.state === "subscribed"));
+      await new Promise((r) => setTimeout(r, 600));
+      const second = await fx.createManager({ leaseTtlMs: 30_000 });
+      await second.refresh();
+      await waitFor("the second process to watch", () => second.states().some((s) => s.accountId === account.id && s.state === "subscribed"));
+      const stateEvents = async () => (await fx.inbound.store.events.list({ accountId: account.id, limit: 1000 })).filter((e) => e.type === "account.state_changed");
+      // Both processes said connecting and subscribed.
+      await waitFor("the second process's state on record", async () => (await stateEvents()).filter((e) => e.data.state === "subscribed").length === 2);
+
+      // The first process notices and steps down without a word on record.
+      await fx.manager.refresh();
+      expect(fx.manager.states().some((s) => s.accountId === account.id)).toBe(false);
+      expect((await fx.inbound.getAccount("taken-over")).state).toBe("subscribed");
+      expect((await stateEvents()).map((e) => e.data.state)).not.toContain("stopped");
+      await second.unsubscribe(account.id);
+    } finally {
+      await fx.close();
+    }
   });
 });
 
