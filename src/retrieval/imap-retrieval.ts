@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { openImapSession, type ImapMessageMeta, type ImapSession } from "../protocols/imap/imap-session.js";
+import { openImapSession, type ImapMessageMeta, type ImapRemoveData, type ImapSession } from "../protocols/imap/imap-session.js";
 import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
@@ -28,13 +28,33 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
       await resynchronise(run, session, folder, checkpoint.uidValidity, status.uidValidity, uids);
     }
     const stored = await store.messages.storedImapUids(account.id, folder, status.uidValidity);
-    // Stored but still on the server: a crash came between commit and after-action. Finish it,
-    // for those whose size on the server is still the stored one (see confirmLeftovers).
+    // UIDs whose message this run knows to be stored (and the same on the server): only they may
+    // go with an EXPUNGE that, without UIDPLUS, removes every \Deleted message of the folder.
+    const removable = new Set<number>();
+    // Ours left flagged \Deleted because that EXPUNGE was withheld, until a later one takes them.
+    const withheld = new Set<number>();
+    let blockers: number[] = [];
+    const act = async (uids: number[], resumed: boolean) => {
+      const removal = await afterAction(run, session, uids, removable, resumed);
+      if (removal.withheld.length > 0) {
+        for (const uid of removal.withheld) withheld.add(uid);
+        blockers = removal.blockers;
+      } else if (removal.removed.length > 0 && withheld.size > 0) {
+        // That EXPUNGE removed every \Deleted message: the withheld ones (all removable) too.
+        run.counters.postActions += withheld.size;
+        withheld.clear();
+      }
+    };
+    // Stored but still on the server: a crash came between commit and after-action, or an EXPUNGE
+    // was withheld (see afterAction). Finish it, for those whose size on the server is still the
+    // stored one (see confirmLeftovers).
     if (account.after !== "none") {
       const leftovers = uids.filter((uid) => stored.has(uid));
       const sizes = await session.fetchSizes(leftovers);
       const keyOf = (uid: number) => sourceKey({ protocol: "imap", folder, uidValidity: status.uidValidity, uid });
-      await afterAction(run, session, await confirmLeftovers(run, leftovers.map((uid) => ({ key: keyOf(uid), serverSize: sizes.get(uid) ?? -1, label: `UID ${uid}`, item: uid }))));
+      const confirmed = await confirmLeftovers(run, leftovers.map((uid) => ({ key: keyOf(uid), serverSize: sizes.get(uid) ?? -1, label: `UID ${uid}`, item: uid })));
+      for (const uid of confirmed) removable.add(uid);
+      await act(confirmed, true);
     }
     let plan = uids.filter((uid) => !stored.has(uid));
     if (account.strategy === "latest") plan.reverse();
@@ -77,25 +97,62 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
         },
         after: async () => {
           // The batch is committed: only now may the server copy change.
-          await afterAction(run, session, rows.map((r) => r.uid as number));
+          for (const row of rows) removable.add(row.uid as number);
+          await act(rows.map((r) => r.uid as number), false);
           run.progress({ taken: run.counters.fetched });
         },
       };
     };
     // UIDs stay valid whatever the after-action did, so the next batch downloads while this one commits.
     await runBatches(store.spool, chunks(plan, account.batchSize).map(batch), { overlap: true });
+    if (withheld.size > 0) await reportWithheldExpunge(run, [...withheld].sort((a, b) => a - b), blockers);
   } finally {
     await session.close();
   }
 }
 
-async function afterAction(run: ProtocolRun, session: ImapSession, uids: number[]): Promise<void> {
-  if (uids.length === 0) return;
+/**
+ * Mark seen, delete or move `uids` (stored and committed; `resumed` when an
+ * earlier run may have begun this already). Without UIDPLUS the server's
+ * EXPUNGE may be withheld (see ImapSession.deleteMessages): they then stay
+ * flagged \Deleted, and the next run finds them among the leftovers and
+ * tries again.
+ */
+async function afterAction(run: ProtocolRun, session: ImapSession, uids: number[], alsoRemovable: ReadonlySet<number>, resumed: boolean): Promise<ImapRemoveData> {
   const { account } = run;
+  let removal: ImapRemoveData = { removed: [], withheld: [], blockers: [] };
+  if (uids.length === 0) return removal;
   if (account.markSeen) await session.addFlags(uids, ["\\Seen"]);
-  if (account.after === "delete") await session.deleteMessages(uids);
-  else if (account.after === "move" && account.moveTo) await session.moveMessages(uids, account.moveTo);
-  if (account.markSeen || account.after !== "none") run.counters.postActions += uids.length;
+  if (account.after === "delete") removal = await session.deleteMessages(uids, { alsoRemovable });
+  else if (account.after === "move" && account.moveTo) removal = await session.moveMessages(uids, account.moveTo, { alsoRemovable, resumed });
+  if (account.markSeen || account.after !== "none") run.counters.postActions += uids.length - removal.withheld.length;
+  return removal;
+}
+
+/**
+ * Record (as a `source.expunge_withheld` warning event) stored messages a run
+ * left in the folder flagged `\Deleted`: the server has no UIDPLUS, and its
+ * EXPUNGE would also have removed messages another client flagged and
+ * Inbound never stored. Each run tries again; the message says how to end it.
+ */
+async function reportWithheldExpunge(run: ProtocolRun, withheld: number[], blockers: number[]): Promise<void> {
+  const { store, account } = run;
+  const list = (uids: number[]) => `${uids.slice(0, 5).map((uid) => `UID ${uid}`).join(", ")}${uids.length > 5 ? ", ..." : ""}`;
+  const where = account.after === "move" ? `copied to "${account.moveTo}" but left in "${account.folder}"` : `left in "${account.folder}"`;
+  const message =
+    `${withheld.length} stored message(s) (${list(withheld)}) were ${where}, flagged \\Deleted, not expunged: the server does not offer UIDPLUS, ` +
+    `so its EXPUNGE would also remove ${blockers.length} message(s) (${list(blockers)}) that another client flagged \\Deleted and Inbound never stored. ` +
+    "Each run tries again, and the EXPUNGE goes through once Inbound has stored those too or they are gone; to end it sooner, expunge the folder in a mail client " +
+    "(that removes those too, as their flag asks) or enable UIDPLUS on the server.";
+  await store.transaction((trx) =>
+    store.events.append(trx, {
+      accountId: account.id,
+      type: "source.expunge_withheld",
+      level: "warn",
+      message,
+      data: { after: account.after, folder: account.folder, withheld: withheld.slice(0, 100), blockers: blockers.slice(0, 100) },
+    }),
+  );
 }
 
 /**

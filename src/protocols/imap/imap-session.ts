@@ -5,6 +5,7 @@ import { withDeadline } from "../../core/with-deadline.js";
 import type { ServerConnectionOptions } from "../server-connection-options.js";
 import { imapFlowOptions } from "./imap-client-options.js";
 import { classifyImapError } from "./imap-error.js";
+import { uidSets } from "./uid-set.js";
 
 /** How to reach and sign in to an IMAP server. */
 export type ImapSessionOptions = ServerConnectionOptions;
@@ -35,6 +36,41 @@ export interface ImapMessageMeta {
   flags: string[];
   messageId: string | null;
   date: Date | null;
+}
+
+/**
+ * What a delete or move did. Without UIDPLUS an EXPUNGE would also remove
+ * messages another client flagged `\Deleted`, so it is withheld while there
+ * are any: the messages stay in the folder, flagged `\Deleted` (and, for a
+ * move, copied already).
+ */
+export interface ImapRemoveData {
+  /** UIDs gone from the folder. */
+  removed: number[];
+  /** UIDs flagged `\Deleted` but still in the folder. */
+  withheld: number[];
+  /** UIDs of the other `\Deleted` messages that kept the EXPUNGE from being sent. */
+  blockers: number[];
+}
+
+/** Options of {@link ImapSession.deleteMessages} and {@link ImapSession.moveMessages}. */
+export interface ImapRemoveOptions {
+  /**
+   * Other UIDs of the folder whose removal is fine as well (the caller has
+   * stored them): flagged `\Deleted`, they do not hold back an EXPUNGE sent
+   * without UIDPLUS.
+   */
+  alsoRemovable?: ReadonlySet<number>;
+}
+
+/** Options of {@link ImapSession.moveMessages}. */
+export interface ImapMoveOptions extends ImapRemoveOptions {
+  /**
+   * An earlier run may have begun moving these. Without MOVE and UIDPLUS, a
+   * move is COPY then a guarded EXPUNGE; those already flagged `\Deleted` were
+   * copied then (and their EXPUNGE withheld), so they are not copied again.
+   */
+  resumed?: boolean;
 }
 
 /** Messages at or below this size are fetched in one pipelined FETCH; larger ones stream in chunks. */
@@ -70,25 +106,6 @@ function toDate(value: unknown): Date | null {
     return Number.isNaN(date.getTime()) ? null : date;
   }
   return null;
-}
-
-/** Compress sorted UIDs into an IMAP sequence set ("1:5,7,9:12"). */
-export function uidSet(uids: readonly number[]): string {
-  const sorted = [...uids].sort((a, b) => a - b);
-  const parts: string[] = [];
-  let start = sorted[0];
-  let prev = sorted[0];
-  for (let i = 1; i <= sorted.length; i++) {
-    const uid = sorted[i];
-    if (uid === prev + 1) {
-      prev = uid;
-      continue;
-    }
-    parts.push(start === prev ? String(start) : `${start}:${prev}`);
-    start = uid;
-    prev = uid;
-  }
-  return parts.join(",");
 }
 
 /**
@@ -247,9 +264,7 @@ export class ImapSession {
 
   /** Every UID in the selected folder, ascending. */
   async searchAll(): Promise<number[]> {
-    const uids = await this.run("UID SEARCH", (c) => c.search({ all: true }, { uid: true }));
-    if (!Array.isArray(uids)) return [];
-    return uids.sort((a, b) => a - b);
+    return this.run("UID SEARCH", async (c) => found(c, await c.search({ all: true }, { uid: true }), "UID SEARCH ALL"));
   }
 
   /**
@@ -257,15 +272,16 @@ export class ImapSession {
    * With `envelope: false`, no Message-ID or Date (cheaper for the server).
    */
   async fetchMeta(uids: readonly number[], options: { envelope?: boolean } = {}): Promise<ImapMessageMeta[]> {
-    if (uids.length === 0) return [];
     const envelope = options.envelope ?? true;
-    return this.run("UID FETCH", async (c) => {
-      const out: ImapMessageMeta[] = [];
-      for await (const message of c.fetch(uidSet(uids), { uid: true, size: true, internalDate: true, flags: true, envelope }, { uid: true })) {
-        out.push(this.meta(message));
-      }
-      return out;
-    });
+    const out: ImapMessageMeta[] = [];
+    for (const set of uidSets(uids)) {
+      out.push(...(await this.run("UID FETCH", async (c) => {
+        const metas: ImapMessageMeta[] = [];
+        for await (const message of c.fetch(set, { uid: true, size: true, internalDate: true, flags: true, envelope }, { uid: true })) metas.push(this.meta(message));
+        return metas;
+      })));
+    }
+    return out;
   }
 
   private meta(message: FetchMessageObject): ImapMessageMeta {
@@ -279,31 +295,33 @@ export class ImapSession {
     };
   }
 
-  /** RFC822.SIZE of each of `uids`, in one command. */
+  /** RFC822.SIZE of each of `uids` (one command per {@link uidSets} piece). */
   async fetchSizes(uids: readonly number[]): Promise<Map<number, number>> {
-    if (uids.length === 0) return new Map();
-    return this.run("UID FETCH RFC822.SIZE", async (c) => {
-      const sizes = new Map<number, number>();
-      for await (const message of c.fetch(uidSet(uids), { uid: true, size: true }, { uid: true })) sizes.set(message.uid, message.size ?? 0);
-      return sizes;
-    });
+    const sizes = new Map<number, number>();
+    for (const set of uidSets(uids)) {
+      await this.run("UID FETCH RFC822.SIZE", async (c) => {
+        for await (const message of c.fetch(set, { uid: true, size: true }, { uid: true })) sizes.set(message.uid, message.size ?? 0);
+      });
+    }
+    return sizes;
   }
 
   /**
    * An upper bound of each message's size, enough to plan FETCH commands (see
    * {@link fetchRaw}): the exact size of messages over 256 KB, and 256 KB for
-   * the rest. The server picks the large ones with one `UID SEARCH LARGER`, so
+   * the rest. The server picks the large ones with `UID SEARCH LARGER`, so
    * only they cost a FETCH line each (parsing one costs ~0.1 ms here; the server
-   * answers 2,000 in 9 ms).
+   * answers 2,000 in 9 ms). A refused SEARCH is an error, never "none large":
+   * that would fetch a message of any size whole into memory.
    */
   async sizeBounds(uids: readonly number[]): Promise<Map<number, number>> {
     const bounds = new Map<number, number>();
-    if (uids.length === 0) return bounds;
-    const large = await this.run("UID SEARCH LARGER", (c) => c.search({ uid: uidSet(uids), larger: SMALL_MESSAGE_BOUND }, { uid: true }));
-    for (const uid of uids) bounds.set(uid, SMALL_MESSAGE_BOUND);
-    if (Array.isArray(large) && large.length > 0) {
-      for (const [uid, size] of await this.fetchSizes(large)) bounds.set(uid, size);
+    const large: number[] = [];
+    for (const set of uidSets(uids)) {
+      large.push(...(await this.run("UID SEARCH LARGER", async (c) => found(c, await c.search({ uid: set, larger: SMALL_MESSAGE_BOUND }, { uid: true }), "UID SEARCH LARGER"))));
     }
+    for (const uid of uids) bounds.set(uid, SMALL_MESSAGE_BOUND);
+    for (const [uid, size] of await this.fetchSizes(large)) bounds.set(uid, size);
     return bounds;
   }
 
@@ -314,7 +332,8 @@ export class ImapSession {
    * fetches after it, so memory stays flat whatever the message size. `meta` has size, internal
    * date and flags; its `messageId` and `date` are `null` (read them from the message itself).
    * Pass `sizes` (exact, or bounds from {@link sizeBounds} for a whole plan) to save the round
-   * trips that would ask for them here.
+   * trips that would ask for them here. When the session's signal aborts, the transfer stops
+   * (the connection is closed) and this rejects with ABORTED; `onMessage` is not called again.
    */
   async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>, sizes?: ReadonlyMap<number, number>): Promise<void> {
     if (uids.length === 0) return;
@@ -324,26 +343,40 @@ export class ImapSession {
     // consumer does, so one command per ≤ 8 MB of messages bounds what waits in memory
     // while the callback writes to disk (a batch of 100 × 4 MB would otherwise be 400 MB).
     for (const group of sizeGroups(present.filter((m) => m.size <= INLINE_FETCH_LIMIT), INLINE_FETCH_BYTES)) {
-      // The callback only writes to disk: no IMAP command is issued inside this loop.
-      await this.runStreaming("UID FETCH BODY.PEEK[]", async (c, touch) => {
-        for await (const message of c.fetch(uidSet(group), { uid: true, flags: true, internalDate: true, source: true }, { uid: true })) {
-          touch();
-          if (!message.source) continue;
-          // Message-ID and Date come from the message's own header (see header-sniffer): no ENVELOPE needed.
-          await onMessage({ ...this.meta(message), size: message.source.length }, message.source);
-          touch();
-        }
-      });
+      for (const set of uidSets(group)) {
+        // The callback only writes to disk: no IMAP command is issued inside this loop.
+        await this.runStreaming("UID FETCH BODY.PEEK[]", async (c, touch) => {
+          for await (const message of c.fetch(set, { uid: true, flags: true, internalDate: true, source: true }, { uid: true })) {
+            touch();
+            if (!message.source) continue;
+            // Message-ID and Date come from the message's own header (see header-sniffer): no ENVELOPE needed.
+            await onMessage({ ...this.meta(message), size: message.source.length }, message.source);
+            touch();
+          }
+        });
+      }
     }
     const large = present.filter((m) => m.size > INLINE_FETCH_LIMIT);
     for (const meta of await this.fetchMeta(large.map((m) => m.uid), { envelope: false })) {
       await this.runStreaming("UID FETCH BODY.PEEK[] (partial)", async (c, touch) => {
         const download = await c.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
+        touch();
         if (!download.content) return;
         // Count bytes as they pass rather than with a 'data' listener, which would start
         // the stream flowing before onMessage reads it and drop the first chunks.
         let received = 0;
-        const counted = download.content.pipe(new Transform({ transform(chunk: Buffer, _encoding, done) { touch(); received += chunk.length; done(null, chunk); } }));
+        const counted = download.content.pipe(new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            try {
+              touch();
+            } catch (stopped) {
+              done(stopped as Error);
+              return;
+            }
+            received += chunk.length;
+            done(null, chunk);
+          },
+        }));
         download.content.once("error", (error) => counted.destroy(error));
         await onMessage(meta, counted);
         // imapflow ends a partial download quietly when a chunk comes back without a body: a
@@ -355,21 +388,31 @@ export class ImapSession {
 
   /**
    * Like run(), but the timeout is for inactivity: long transfers are fine as
-   * long as bytes keep arriving (`touch` resets the clock).
+   * long as bytes keep arriving (`touch` resets the clock). When the session's
+   * signal aborts, or the inactivity timeout strikes, the connection is closed
+   * and this rejects at once (ABORTED or CONNECTION_TIMEOUT); from then on
+   * `touch` throws that error, so `fn` hands nothing more to its callback.
    */
   private async runStreaming(command: string, fn: (client: ImapFlow, touch: () => void) => Promise<void>): Promise<void> {
     const client = await this.ready();
-    const { timeoutMs } = this.options;
+    const { timeoutMs, signal } = this.options;
     let last = Date.now();
+    let stopped: InboundError | undefined;
     const touch = () => {
+      if (stopped) throw stopped;
       last = Date.now();
     };
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     const guard = new Promise<never>((_, reject) => {
+      const stop = (error: InboundError) => {
+        stopped = error;
+        client.close();
+        reject(error);
+      };
       const check = () => {
         if (Date.now() - last >= timeoutMs) {
-          client.close();
-          reject(new InboundError("CONNECTION_TIMEOUT", {
+          stop(new InboundError("CONNECTION_TIMEOUT", {
             message: `${this.options.host}:${this.options.port} sent nothing for ${timeoutMs} ms during ${command}; check the server or raise the account's timeout.`,
             retryable: true,
             details: { command, timeoutMs },
@@ -379,44 +422,117 @@ export class ImapSession {
         timer = setTimeout(check, Math.max(50, timeoutMs - (Date.now() - last)));
       };
       timer = setTimeout(check, timeoutMs);
+      if (signal) {
+        onAbort = () => stop(new InboundError("ABORTED", { message: `${command} was cancelled.` }));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }
     });
-    const work = fn(client, touch);
+    const work = stopped ? Promise.resolve() : fn(client, touch);
     try {
       await Promise.race([work, guard]);
     } catch (error) {
       throw this.classify(error, command);
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
       work.catch(() => undefined);
+      guard.catch(() => undefined);
     }
   }
 
   /** Add flags (e.g. `\Seen`) to the given UIDs. */
   async addFlags(uids: readonly number[], flags: string[]): Promise<void> {
-    if (uids.length === 0) return;
-    await this.run("UID STORE", async (c) => {
-      const ok = await c.messageFlagsAdd(uidSet(uids), flags, { uid: true });
-      if (!ok) throw await refused(c, "The server refused to set flags.", { command: "UID STORE" });
-    });
+    for (const set of uidSets(uids)) {
+      await this.run("UID STORE", async (c) => {
+        const ok = await c.messageFlagsAdd(set, flags, { uid: true });
+        if (!ok) throw await refused(c, "The server refused to set flags.", { command: "UID STORE" });
+      });
+    }
   }
 
-  /** Delete and expunge the given UIDs (UID EXPUNGE when the server has UIDPLUS). */
-  async deleteMessages(uids: readonly number[]): Promise<void> {
-    if (uids.length === 0) return;
-    await this.run("UID STORE \\Deleted + EXPUNGE", async (c) => {
-      const ok = await c.messageDelete(uidSet(uids), { uid: true });
-      if (!ok) throw await refused(c, "The server refused to delete the messages.", { command: "EXPUNGE" });
-    });
+  /**
+   * Delete the given UIDs: flag them `\Deleted` and expunge them. With UIDPLUS
+   * that is `UID EXPUNGE` of exactly these. Without it, EXPUNGE removes every
+   * `\Deleted` message in the folder, including ones another client flagged
+   * and Inbound never stored; so it is sent only when `UID SEARCH DELETED`
+   * finds nothing but these (and `options.alsoRemovable`), and otherwise they
+   * stay flagged and the result says so (`withheld`, `blockers`).
+   */
+  async deleteMessages(uids: readonly number[], options: ImapRemoveOptions = {}): Promise<ImapRemoveData> {
+    if (uids.length === 0) return { removed: [], withheld: [], blockers: [] };
+    if (await this.has("UIDPLUS")) {
+      for (const set of uidSets(uids)) {
+        await this.run("UID STORE \\Deleted + UID EXPUNGE", async (c) => {
+          const ok = await c.messageDelete(set, { uid: true });
+          if (!ok) throw await refused(c, "The server refused to delete the messages.", { command: "UID EXPUNGE" });
+        });
+      }
+      return { removed: [...uids], withheld: [], blockers: [] };
+    }
+    await this.addFlags(uids, ["\\Deleted"]);
+    return this.expungeOnly(uids, options);
   }
 
-  /** Move the given UIDs to `folder`, creating it when it does not exist. */
-  async moveMessages(uids: readonly number[], folder: string): Promise<void> {
-    if (uids.length === 0) return;
+  /**
+   * Move the given UIDs to `folder`, creating it when it does not exist: UID
+   * MOVE, or else COPY and then delete as {@link deleteMessages} does (so
+   * without UIDPLUS the originals may stay behind, flagged `\Deleted`).
+   */
+  async moveMessages(uids: readonly number[], folder: string, options: ImapMoveOptions = {}): Promise<ImapRemoveData> {
+    if (uids.length === 0) return { removed: [], withheld: [], blockers: [] };
     await this.ensureFolder(folder);
-    await this.run("UID MOVE", async (c) => {
-      const result = await c.messageMove(uidSet(uids), folder, { uid: true });
-      if (!result) throw await refused(c, `The server refused to move messages to "${folder}".`, { command: "UID MOVE", folder });
+    if ((await this.has("MOVE")) || (await this.has("UIDPLUS"))) {
+      // Without MOVE, imapflow copies, then flags and UID EXPUNGEs exactly this set.
+      for (const set of uidSets(uids)) {
+        await this.run("UID MOVE", async (c) => {
+          const result = await c.messageMove(set, folder, { uid: true });
+          if (!result) throw await refused(c, `The server refused to move messages to "${folder}".`, { command: "UID MOVE", folder });
+        });
+      }
+      return { removed: [...uids], withheld: [], blockers: [] };
+    }
+    // Copying again what an earlier run copied would add a copy on every run until the
+    // EXPUNGE goes through. (A message someone else flagged after it was stored is left
+    // uncopied too; it is stored, and was on its way out.)
+    const flagged = new Set(options.resumed ? await this.run("UID SEARCH DELETED", searchDeleted) : []);
+    const toCopy = uids.filter((uid) => !flagged.has(uid));
+    for (const set of uidSets(toCopy)) {
+      await this.run("UID COPY", async (c) => {
+        const result = await c.messageCopy(set, folder, { uid: true });
+        if (!result) throw await refused(c, `The server refused to copy messages to "${folder}".`, { command: "UID COPY", folder });
+      });
+    }
+    await this.addFlags(toCopy, ["\\Deleted"]);
+    return this.expungeOnly(uids, options);
+  }
+
+  /**
+   * EXPUNGE (no UIDPLUS) when the `\Deleted` messages are `ours` (or
+   * `alsoRemovable`) alone; else nothing, and the others are named. Another
+   * client can still flag one between the SEARCH and the EXPUNGE: without
+   * UIDPLUS no client can close that window, only keep it to one round trip.
+   */
+  private async expungeOnly(ours: readonly number[], options: ImapRemoveOptions): Promise<ImapRemoveData> {
+    const mine = new Set(ours);
+    const removable = (uid: number) => mine.has(uid) || options.alsoRemovable?.has(uid) === true;
+    return this.run("UID SEARCH DELETED + EXPUNGE", async (c) => {
+      const flagged = await searchDeleted(c);
+      const others = flagged.filter((uid) => !removable(uid));
+      if (others.length > 0) return { removed: [], withheld: [...ours], blockers: others };
+      // Ours vanished meanwhile (another client expunged them): nothing left to expunge.
+      if (flagged.length === 0) return { removed: [...ours], withheld: [], blockers: [] };
+      // imapflow sends no EXPUNGE alone: without UIDPLUS its messageDelete is STORE +FLAGS
+      // \Deleted (a no-op here: the UID already has it) followed by a plain EXPUNGE.
+      const ok = await c.messageDelete(String(flagged[0]), { uid: true });
+      if (!ok) throw await refused(c, "The server refused to expunge the messages.", { command: "EXPUNGE" });
+      return { removed: [...ours], withheld: [], blockers: [] };
     });
+  }
+
+  /** Whether the server announced `capability` (e.g. `UIDPLUS`, `MOVE`). */
+  private async has(capability: string): Promise<boolean> {
+    return (await this.ready()).capabilities.has(capability);
   }
 
   /** Create `folder` unless it exists. */
@@ -457,6 +573,20 @@ async function refused(client: ImapFlow, message: string, details: Record<string
   await new Promise((resolve) => setImmediate(resolve));
   if (!client.usable) return new InboundError("CONNECTION_CLOSED", { message: `The connection closed during ${String(details.command)}.`, retryable: true, details });
   return new InboundError("IMAP_COMMAND_FAILED", { message, details });
+}
+
+/**
+ * A SEARCH result, or the error for imapflow's `false` (the server refused the
+ * SEARCH; a failed connection rejects instead): never read as "no match".
+ */
+async function found(client: ImapFlow, result: number[] | false | undefined, command: string): Promise<number[]> {
+  if (Array.isArray(result)) return result.sort((a, b) => a - b);
+  throw await refused(client, `The server refused ${command}; nothing was assumed about the messages.`, { command });
+}
+
+/** UIDs of the selected folder's messages flagged `\Deleted`, by anyone. */
+async function searchDeleted(client: ImapFlow): Promise<number[]> {
+  return found(client, await client.search({ deleted: true }, { uid: true }), "UID SEARCH DELETED");
 }
 
 function incomplete(host: string, uid: number, announced: number, received: number): InboundError {

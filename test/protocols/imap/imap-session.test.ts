@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
+import { ImapFlow } from "imapflow";
 import { InboundError } from "../../../src/core/inbound-error.js";
-import { openImapSession, sizeGroups, uidSet, type ImapSessionOptions } from "../../../src/protocols/imap/imap-session.js";
+import { openImapSession, sizeGroups, type ImapSessionOptions } from "../../../src/protocols/imap/imap-session.js";
+import { uidSet } from "../../../src/protocols/imap/uid-set.js";
 import { startDovecot, type DovecotServer } from "../../harness/dovecot.js";
 import { collect, rejection } from "../../harness/expectations.js";
+import { fillGappedMailbox } from "./gapped-mailbox.js";
+import { WITHOUT_UIDPLUS_AND_MOVE } from "./without-uidplus.js";
 
 async function expectCode(work: Promise<unknown>, code: string): Promise<InboundError> {
   const error = await rejection(work);
@@ -17,7 +21,9 @@ describe("ImapSession against a real Dovecot", () => {
   let base: ImapSessionOptions;
 
   beforeAll(async () => {
-    dovecot = await startDovecot({ users: [{ name: "alice", password: "alice-secret" }, { name: "bob", password: "bob-secret" }, { name: "carol", password: "carol-secret" }] });
+    dovecot = await startDovecot({
+      users: ["alice", "bob", "carol", "dave", "erin"].map((name) => ({ name, password: `${name}-secret` })),
+    });
     plainOnly = await startDovecot({ ssl: false });
     base = { host: "127.0.0.1", port: dovecot.ports.imaps, security: "tls", tlsVerify: true, tlsCa: dovecot.certPem, username: "alice", password: "alice-secret", timeoutMs: 10_000 };
   });
@@ -133,8 +139,101 @@ describe("ImapSession against a real Dovecot", () => {
     }
   });
 
-  it("compresses UID lists into sequence sets", () => {
-    expect(uidSet([5, 1, 2, 3, 9, 10, 7])).toBe("1:3,5,7,9:10");
+  it("splits every command over 12,000 gapped UIDs into lines the server takes", async () => {
+    const small = Array.from({ length: 12_000 }, (_, i) => `Message-ID: <gap-${i}@example.com>\r\nSubject: gap ${i}\r\n\r\nbody ${i}\r\n`);
+    const large = Buffer.from(`Subject: large\r\n\r\n${`${"y".repeat(998)}\r\n`.repeat(5_000)}`);
+    const uids = fillGappedMailbox(dovecot, "dave", [...small.slice(0, 6_000), large, ...small.slice(6_000)]);
+    const largeUid = uids[6_000];
+    // As one set these UIDs are over 90 KB: Dovecot refuses a line over 64 KB ("Too long argument").
+    expect(uidSet(uids).length).toBeGreaterThan(64 * 1024);
+    const session = await openImapSession({ ...base, username: "dave", password: "dave-secret" });
+    try {
+      await session.select("INBOX");
+      expect(await session.searchAll()).toEqual(uids);
+      // The large message's exact size, not the 256 KB bound: planned as small, it would be fetched whole into memory.
+      const bounds = await session.sizeBounds(uids);
+      expect(bounds.size).toBe(uids.length);
+      expect(bounds.get(largeUid)).toBe(large.length);
+      const sizes = await session.fetchSizes(uids);
+      expect(sizes.size).toBe(uids.length);
+      expect(sizes.get(largeUid)).toBe(large.length);
+      expect(sizes.get(uids[0])).toBe(Buffer.byteLength(small[0]));
+      expect((await session.fetchMeta(uids, { envelope: false })).map((m) => m.uid)).toEqual(uids);
+
+      // With exact sizes, all small messages fit one 8 MB FETCH plan: its UID set is split as well.
+      const smallUids = uids.filter((uid) => uid !== largeUid);
+      let fetched = 0;
+      await session.fetchRaw(smallUids, async () => {
+        fetched++;
+      }, sizes);
+      expect(fetched).toBe(smallUids.length);
+
+      await session.addFlags(uids, ["\\Seen"]);
+      expect(dovecot.countSeen("dave")).toBe(uids.length);
+      expect(await session.deleteMessages(uids)).toEqual({ removed: uids, withheld: [], blockers: [] });
+      expect(dovecot.count("dave")).toBe(0);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("takes a refused SEARCH for an error, never for \"no large messages\"", async () => {
+    dovecot.deliver("alice", "Subject: refused search\r\n\r\nbody\r\n");
+    const session = await openImapSession(base);
+    try {
+      await session.select("INBOX");
+      // UID 0 does not exist in IMAP: Dovecot answers BAD, and imapflow resolves false.
+      const error = await expectCode(session.sizeBounds([0]), "IMAP_COMMAND_FAILED");
+      expect(error.message).toContain("UID SEARCH");
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("stops streaming when the session is cancelled: nothing more reaches the callback", async () => {
+    for (let i = 1; i <= 200; i++) dovecot.deliver("erin", `Subject: cancel ${i}\r\n\r\n${"z".repeat(200)}\r\n`);
+    const large = Buffer.from(`Subject: cancel large\r\n\r\n${`${"w".repeat(998)}\r\n`.repeat(6_000)}`);
+    dovecot.deliver("erin", large);
+
+    // Many small messages in one FETCH: cancelled at the 5th, the run gets no 6th.
+    const first = new AbortController();
+    const session = await openImapSession({ ...base, username: "erin", password: "erin-secret", signal: first.signal });
+    let largeUid = 0;
+    try {
+      await session.select("INBOX");
+      const uids = await session.searchAll();
+      const sizes = await session.fetchSizes(uids);
+      largeUid = uids.find((uid) => sizes.get(uid) === large.length) as number;
+      const smallUids = uids.filter((uid) => uid !== largeUid);
+      let handed = 0;
+      const error = await expectCode(session.fetchRaw(smallUids, async () => {
+        handed++;
+        if (handed === 5) first.abort();
+      }, sizes), "ABORTED");
+      expect(error.retryable).toBe(false);
+      expect(handed).toBe(5);
+      await expectCode(session.searchAll(), "ABORTED");
+    } finally {
+      await session.close();
+    }
+
+    // One large message streamed in partial fetches: cancelled at its first bytes, the rest never comes.
+    const second = new AbortController();
+    const again = await openImapSession({ ...base, username: "erin", password: "erin-secret", signal: second.signal });
+    try {
+      await again.select("INBOX");
+      let received = 0;
+      await expectCode(again.fetchRaw([largeUid], async (_meta, body) => {
+        for await (const chunk of body as Readable) {
+          received += (chunk as Buffer).length;
+          second.abort();
+        }
+      }), "ABORTED");
+      expect(received).toBeGreaterThan(0);
+      expect(received).toBeLessThan(large.length);
+    } finally {
+      await again.close();
+    }
   });
 
   it("cuts a batch into FETCH commands of bounded size, never splitting a message", () => {
@@ -142,5 +241,70 @@ describe("ImapSession against a real Dovecot", () => {
     expect(sizeGroups(metas, 8)).toEqual([[1, 2], [3], [4], [5]]);
     expect(sizeGroups(metas, 100)).toEqual([[1, 2, 3, 4, 5]]);
     expect(sizeGroups([], 8)).toEqual([]);
+  });
+});
+
+describe("ImapSession against a Dovecot without UIDPLUS and MOVE", () => {
+  let dovecot: DovecotServer;
+  const users = ["frank", "grace"].map((name) => ({ name, password: `${name}-secret` }));
+  const options = (user: string): ImapSessionOptions => ({ host: dovecot.host, port: dovecot.ports.imap, security: "none", tlsVerify: false, username: user, password: `${user}-secret`, timeoutMs: 10_000 });
+
+  beforeAll(async () => {
+    dovecot = await startDovecot({ users, extraConfig: WITHOUT_UIDPLUS_AND_MOVE });
+  });
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
+
+  /** Flag `uid` \\Deleted from another client, without expunging, as a mail program in "mark as deleted" mode does. */
+  async function flagDeletedElsewhere(user: string, uid: number): Promise<void> {
+    const other = new ImapFlow({ host: dovecot.host, port: dovecot.ports.imap, secure: false, doSTARTTLS: false, auth: { user, pass: `${user}-secret` }, logger: false });
+    await other.connect();
+    try {
+      await other.mailboxOpen("INBOX");
+      expect(other.capabilities.has("UIDPLUS")).toBe(false);
+      await other.messageFlagsAdd(String(uid), ["\\Deleted"], { uid: true });
+    } finally {
+      await other.logout();
+    }
+  }
+
+  it("expunges only when no message but its own is flagged \\Deleted", async () => {
+    for (let i = 1; i <= 4; i++) dovecot.deliver("frank", `Subject: keep ${i}\r\n\r\nbody ${i}\r\n`);
+    const session = await openImapSession(options("frank"));
+    try {
+      await session.select("INBOX");
+      expect(await session.searchAll()).toEqual([1, 2, 3, 4]);
+      await flagDeletedElsewhere("frank", 4);
+      // A plain EXPUNGE would take UID 4 along: ours stay, flagged, and the result says why.
+      expect(await session.deleteMessages([1, 2])).toEqual({ removed: [], withheld: [1, 2], blockers: [4] });
+      expect(dovecot.count("frank")).toBe(4);
+      // Asked again, nothing changes, and nothing fails.
+      expect(await session.deleteMessages([1, 2])).toEqual({ removed: [], withheld: [1, 2], blockers: [4] });
+      // Once UID 4 may go too (its caller has stored it), the EXPUNGE is sent.
+      expect(await session.deleteMessages([1, 2], { alsoRemovable: new Set([4]) })).toEqual({ removed: [1, 2], withheld: [], blockers: [] });
+      expect(await session.searchAll()).toEqual([3]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("moves by COPY, and a resumed move does not copy again what an earlier one copied", async () => {
+    for (let i = 1; i <= 3; i++) dovecot.deliver("grace", `Subject: move ${i}\r\n\r\nbody ${i}\r\n`);
+    const session = await openImapSession(options("grace"));
+    try {
+      await session.select("INBOX");
+      await flagDeletedElsewhere("grace", 3);
+      for (const resumed of [false, true]) {
+        expect(await session.moveMessages([1, 2], "Done", { resumed })).toEqual({ removed: [], withheld: [1, 2], blockers: [3] });
+        expect(dovecot.count("grace")).toBe(3);
+        expect(dovecot.count("grace", "Done")).toBe(2);
+      }
+      expect(await session.moveMessages([1, 2], "Done", { resumed: true, alsoRemovable: new Set([3]) })).toEqual({ removed: [1, 2], withheld: [], blockers: [] });
+      expect(dovecot.count("grace")).toBe(0);
+      expect(dovecot.count("grace", "Done")).toBe(2);
+    } finally {
+      await session.close();
+    }
   });
 });
