@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { abortableSleep } from "../core/abortable-sleep.js";
 import type { RetrRefusal } from "../protocols/pop3/commands/retr.js";
 import type { Pop3Capabilities } from "../protocols/pop3/pop3-capabilities.js";
 import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
@@ -173,22 +174,10 @@ async function relogin(connect: () => Promise<Pop3Client>, signal: AbortSignal |
     } catch (error) {
       const locked = error instanceof Pop3ReplyError && error.responseCode?.toUpperCase() === "IN-USE";
       if (!locked || attempt >= RELOGIN_RETRY_DELAYS_MS.length || signal?.aborted) throw error;
-      await pause(RELOGIN_RETRY_DELAYS_MS[attempt], signal);
+      // Cut short when the run is cancelled: the next connect then fails with ABORTED.
+      await abortableSleep(RELOGIN_RETRY_DELAYS_MS[attempt], signal);
     }
   }
-}
-
-/** Wait `ms`, less when `signal` aborts (the next connect then fails with ABORTED). */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

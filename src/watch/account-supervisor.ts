@@ -5,7 +5,7 @@ import { InboundError } from "../core/inbound-error.js";
 import type { Logger } from "../core/logger.js";
 import { openIdleListener, type IdleListener, type IdleListenerOptions } from "../protocols/imap/idle-listener.js";
 import type { AccountRecord } from "../store/account-repository.js";
-import { abortableSleep } from "./abortable-sleep.js";
+import { abortableSleep } from "../core/abortable-sleep.js";
 import { backoffDelay } from "./backoff-delay.js";
 import type { ConcurrencyGate } from "../core/concurrency-gate.js";
 import type { RetrievalReason, RetrievalRunner } from "./retrieval-runner.js";

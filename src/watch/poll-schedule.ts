@@ -1,5 +1,5 @@
 import type { Logger } from "../core/logger.js";
-import { abortableSleep } from "./abortable-sleep.js";
+import { abortableSleep } from "../core/abortable-sleep.js";
 import type { RetrievalRunner } from "./retrieval-runner.js";
 
 /** Options for {@link startPollSchedule}. */
