@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { Transform, type Readable } from "node:stream";
 import { ImapFlow, type FetchMessageObject } from "imapflow";
 import { InboundError } from "../../core/inbound-error.js";
@@ -402,6 +403,14 @@ export class ImapSession {
       if (stopped) throw stopped;
       last = Date.now();
     };
+    // Any bytes from the server count too: on a slow link one message of a few MB takes longer
+    // than the timeout to arrive whole, and timing out on it failed every run at that message.
+    // (imapflow pipes its socket, so one more 'data' listener changes nothing about its reading.)
+    const socket = (client as unknown as { socket?: EventEmitter | false }).socket;
+    const heard = () => {
+      last = Date.now();
+    };
+    if (socket) socket.on("data", heard);
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const guard = new Promise<never>((_, reject) => {
@@ -435,6 +444,7 @@ export class ImapSession {
       throw this.classify(error, command);
     } finally {
       clearTimeout(timer);
+      if (socket) socket.off("data", heard);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       work.catch(() => undefined);
       guard.catch(() => undefined);

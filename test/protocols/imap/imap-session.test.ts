@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { ImapFlow } from "imapflow";
 import { InboundError } from "../../../src/core/inbound-error.js";
@@ -22,7 +23,7 @@ describe("ImapSession against a real Dovecot", () => {
 
   beforeAll(async () => {
     dovecot = await startDovecot({
-      users: ["alice", "bob", "carol", "dave", "erin"].map((name) => ({ name, password: `${name}-secret` })),
+      users: ["alice", "bob", "carol", "dave", "erin", "frank"].map((name) => ({ name, password: `${name}-secret` })),
     });
     plainOnly = await startDovecot({ ssl: false });
     base = { host: "127.0.0.1", port: dovecot.ports.imaps, security: "tls", tlsVerify: true, tlsCa: dovecot.certPem, username: "alice", password: "alice-secret", timeoutMs: 10_000 };
@@ -242,6 +243,53 @@ describe("ImapSession against a real Dovecot", () => {
     expect(sizeGroups(metas, 100)).toEqual([[1, 2, 3, 4, 5]]);
     expect(sizeGroups([], 8)).toEqual([]);
   });
+
+  it("does not time out a message that arrives slowly but steadily, longer than the timeout", async () => {
+    // 600 KB through a link of ~160 KB/s takes ~4 s, against a 1.5 s inactivity timeout.
+    const body = `Subject: slow\r\n\r\n${"s".repeat(600 * 1024)}\r\n`;
+    dovecot.deliver("frank", body);
+    const proxy = createServer((client) => {
+      const upstream = connect(dovecot.ports.imap, "127.0.0.1");
+      client.pipe(upstream);
+      upstream.on("data", (chunk: Buffer) => {
+        upstream.pause();
+        // Pass the server's bytes on 16 KB per 100 ms.
+        const pieces: Buffer[] = [];
+        for (let at = 0; at < chunk.length; at += 16 * 1024) pieces.push(chunk.subarray(at, at + 16 * 1024));
+        const next = () => {
+          const piece = pieces.shift();
+          if (piece === undefined) return void upstream.resume();
+          client.write(piece);
+          setTimeout(next, 100);
+        };
+        next();
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("error", end).on("close", end);
+      upstream.on("error", end).on("close", end);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const port = (proxy.address() as AddressInfo).port;
+    try {
+      const session = await openImapSession({ ...base, port, security: "none", username: "frank", password: "frank-secret", timeoutMs: 1_500 });
+      try {
+        await session.select("INBOX");
+        const uids = await session.searchAll();
+        let received = "";
+        await session.fetchRaw(uids, async (_meta, raw) => {
+          received = Buffer.isBuffer(raw) ? raw.toString("latin1") : "";
+        });
+        expect(received).toBe(body);
+      } finally {
+        await session.close();
+      }
+    } finally {
+      proxy.close();
+    }
+  }, 30_000);
 });
 
 describe("ImapSession against a Dovecot without UIDPLUS and MOVE", () => {
@@ -307,4 +355,5 @@ describe("ImapSession against a Dovecot without UIDPLUS and MOVE", () => {
       await session.close();
     }
   });
+
 });
