@@ -69,6 +69,9 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
     let plan = listing.filter((entry) => !stored.has(entry.uidl));
     if (account.strategy === "latest") plan.reverse();
     if (!account.all) plan = plan.slice(0, account.limit);
+    // The ledger keeps one message per UIDL: of messages sharing one, only the first is stored.
+    // Said once, in the run that takes them (with after=delete it is said above, at every run).
+    if (!deleting) await reportSharedUidls(run, plan.filter((entry) => !deletable(entry)));
     run.progress({ phase: "taking", total: plan.length });
 
     if (leftovers.length > 0) {
@@ -150,6 +153,25 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
     await reportRefusals().catch(() => undefined);
     throw error;
   }
+}
+
+/** Record (as a `source.mismatch` warning event) messages whose UIDL the server also gives another message. */
+async function reportSharedUidls(run: ProtocolRun, shared: ReadonlyArray<{ number: number; uidl: string }>): Promise<void> {
+  if (shared.length === 0) return;
+  const { store, account } = run;
+  const shown = shared.slice(0, 5).map((entry) => `message ${entry.number} (UIDL ${entry.uidl})`).join(", ");
+  await store.transaction((trx) =>
+    store.events.append(trx, {
+      accountId: account.id,
+      type: "source.mismatch",
+      level: "warn",
+      message:
+        `${shared.length} message(s) (${shown}${shared.length > 5 ? ", ..." : ""}) share their UIDL with another message on the server. ` +
+        "Inbound keeps one message per UIDL, so only the first with each UIDL is stored; the others stay on the server only. " +
+        "A server should give every message its own UIDL (RFC 1939): check them there, or ask its admin.",
+      data: { after: account.after, messages: shared.slice(0, 100).map((entry) => ({ number: entry.number, uidl: entry.uidl })) },
+    }),
+  );
 }
 
 /** A message the server would not RETR, with the UIDL it was listed under. */

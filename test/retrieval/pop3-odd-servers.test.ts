@@ -161,6 +161,29 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
     expect(warnings[0].message).toContain("more than once");
   });
 
+  it("says once, with after=none, that of two messages sharing a UIDL only the first was stored", async () => {
+    const bodies = [message(1), message(2), message(3)];
+    server = await startFakePop3({
+      onCommand: async (line, session) => {
+        if (line === "UIDL") await session.send("+OK\r\n1 same\r\n2 unique\r\n3 same\r\n.\r\n");
+        else if (line === "LIST") await session.send(`+OK\r\n${bodies.map((b, i) => `${i + 1} ${Buffer.byteLength(b)}\r\n`).join("")}.\r\n`);
+        else if (line.startsWith("RETR ")) await session.send(`+OK\r\n${bodies[Number(line.slice(5)) - 1]}.\r\n`);
+        else return false;
+      },
+    });
+    database = await createTestDatabase(dialect);
+    inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
+    await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server.port, username: "u", password: "odd-secret-1", after: "none", timeoutMs: 5_000 });
+
+    expect(await inbound.fetch("odd")).toMatchObject({ fetched: 3, stored: 2, duplicates: 1 });
+    expect(await inbound.fetch("odd")).toMatchObject({ fetched: 0, stored: 0 });
+    const account = await inbound.getAccount("odd");
+    const warnings = (await inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "source.mismatch");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].message).toContain("message 1 (UIDL same), message 3 (UIDL same)");
+    expect(warnings[0].message).toContain("only the first with each UIDL is stored");
+  });
+
   it("takes a bare LF before a dot line as content: a message cannot end early and forge the next ones", async () => {
     // Crafted mail: if "LF.CRLF" ended it, the rest would be read as the replies to RETR 2, RETR 3,
     // DELE and QUIT, storing forged messages under uid-2 and uid-3 and deleting the real ones.
