@@ -4,7 +4,7 @@ import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
-import { confirmLeftovers } from "./leftovers.js";
+import { confirmLeftovers, nameFirstFive, warnAboutSource } from "./leftovers.js";
 import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
@@ -136,23 +136,15 @@ async function afterAction(run: ProtocolRun, session: ImapSession, uids: number[
  * Inbound never stored. Each run tries again; the message says how to end it.
  */
 async function reportWithheldExpunge(run: ProtocolRun, withheld: number[], blockers: number[]): Promise<void> {
-  const { store, account } = run;
-  const list = (uids: number[]) => `${uids.slice(0, 5).map((uid) => `UID ${uid}`).join(", ")}${uids.length > 5 ? ", ..." : ""}`;
+  const { account } = run;
+  const list = (uids: number[]) => nameFirstFive(uids, (uid) => `UID ${uid}`);
   const where = account.after === "move" ? `copied to "${account.moveTo}" but left in "${account.folder}"` : `left in "${account.folder}"`;
   const message =
     `${withheld.length} stored message(s) (${list(withheld)}) were ${where}, flagged \\Deleted, not expunged: the server does not offer UIDPLUS, ` +
     `so its EXPUNGE would also remove ${blockers.length} message(s) (${list(blockers)}) that another client flagged \\Deleted and Inbound never stored. ` +
     "Each run tries again, and the EXPUNGE goes through once Inbound has stored those too or they are gone; to end it sooner, expunge the folder in a mail client " +
     "(that removes those too, as their flag asks) or enable UIDPLUS on the server.";
-  await store.transaction((trx) =>
-    store.events.append(trx, {
-      accountId: account.id,
-      type: "source.expunge_withheld",
-      level: "warn",
-      message,
-      data: { after: account.after, folder: account.folder, withheld: withheld.slice(0, 100), blockers: blockers.slice(0, 100) },
-    }),
-  );
+  await warnAboutSource(run, "source.expunge_withheld", message, { after: account.after, folder: account.folder, withheld: withheld.slice(0, 100), blockers: blockers.slice(0, 100) });
 }
 
 /**

@@ -50,21 +50,27 @@ export interface LeftOnServer {
 }
 
 /**
+ * Record a warning event (`source.mismatch`, `source.refused`, ...) about
+ * messages on the account's server that a run left alone, for the account's log.
+ */
+export async function warnAboutSource(run: ProtocolRun, type: string, message: string, data: Record<string, unknown>): Promise<void> {
+  await run.store.events.append({ accountId: run.account.id, type, level: "warn", message, data });
+}
+
+/** The first five of `items` as `name` shows them, with "..." when there are more: for a warning's words. */
+export function nameFirstFive<T>(items: readonly T[], name: (item: T) => string, separator = ", "): string {
+  return `${items.slice(0, 5).map(name).join(separator)}${items.length > 5 ? `${separator}...` : ""}`;
+}
+
+/**
  * Record (as a `source.mismatch` warning event) messages left on the server
  * because their identity there does not prove they are the stored message.
  */
 export async function reportLeftOnServer(run: ProtocolRun, left: readonly LeftOnServer[], why: string): Promise<void> {
   if (left.length === 0) return;
-  const { store, account } = run;
-  const shown = left.slice(0, 5).map((m) => m.message).join(", ");
-  const action = account.after === "move" ? "moved" : "deleted";
-  await store.transaction((trx) =>
-    store.events.append(trx, {
-      accountId: account.id,
-      type: "source.mismatch",
-      level: "warn",
-      message: `${left.length} message(s) (${shown}${left.length > 5 ? ", ..." : ""}) were left on the server, not ${action}: ${why}. Check them on the server.`,
-      data: { after: account.after, messages: left.slice(0, 100) },
-    }),
-  );
+  const action = run.account.after === "move" ? "moved" : "deleted";
+  await warnAboutSource(run, "source.mismatch", `${left.length} message(s) (${nameFirstFive(left, (m) => m.message)}) were left on the server, not ${action}: ${why}. Check them on the server.`, {
+    after: run.account.after,
+    messages: left.slice(0, 100),
+  });
 }

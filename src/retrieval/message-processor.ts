@@ -81,8 +81,8 @@ const DEFAULT_TAKING_GRACE_MS = 10_000;
 
 /** An unreferenced spool segment older than this is left over from a crash or a failed commit. */
 const SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
-/** The same "spool not swept" warning is logged again after this long. */
-const SPOOL_WARNING_INTERVAL_MS = 60 * 60 * 1000;
+/** The same warning ("spool not swept", "stored messages cannot be read") is logged again after this long. */
+const REPEAT_WARNING_AFTER_MS = 60 * 60 * 1000;
 
 interface Unsaved {
   item: WorkItem;
@@ -219,19 +219,22 @@ export function createMessageProcessor(options: {
     });
   }
 
-  // The last "spool not swept" warning, so a service polling every minute logs it hourly, not each time.
-  let sweepWarning = { message: "", at: 0 };
-  // The same for "stored messages cannot be read", per account.
-  const unreadableWarnings = new Map<string | null, { message: string; at: number }>();
+  // The last warning of each kind (and account), so a service polling every minute logs it hourly, not each time.
+  const lastWarnings = new Map<string, { message: string; at: number }>();
+  /** Append a warning event unless the same one was appended within the hour. */
+  async function warnHourly(event: { accountId: string | null; type: string; message: string; data: Record<string, unknown> }): Promise<void> {
+    const key = `${event.type}:${event.accountId ?? ""}`;
+    const last = lastWarnings.get(key);
+    if (last !== undefined && last.message === event.message && Date.now() - last.at < REPEAT_WARNING_AFTER_MS) return;
+    lastWarnings.set(key, { message: event.message, at: Date.now() });
+    await store.events.append({ ...event, level: "warn" });
+  }
 
   async function warnUnreadable(accountId: string | null, error: InboundError): Promise<void> {
     const message =
       `Stored messages cannot be parsed because their raw bytes are missing or damaged; they stay pending and are tried again at every run. ` +
       `Restore the blobs directory from a backup. The first: ${error.message}`;
-    const last = unreadableWarnings.get(accountId);
-    if (last !== undefined && last.message === message && Date.now() - last.at < SPOOL_WARNING_INTERVAL_MS) return;
-    unreadableWarnings.set(accountId, { message, at: Date.now() });
-    await store.events.append({ accountId, type: "messages.unreadable", level: "warn", message, data: { code: error.code } });
+    await warnHourly({ accountId, type: "messages.unreadable", message, data: { code: error.code } });
   }
 
   /**
@@ -243,10 +246,7 @@ export function createMessageProcessor(options: {
     const ownership = await store.spoolOwner.check();
     if (ownership.state !== "owned") {
       const problem = store.spoolOwner.notOwnedError(ownership);
-      const message = `Old spool segments were not swept: ${problem.message}`;
-      if (message === sweepWarning.message && Date.now() - sweepWarning.at < SPOOL_WARNING_INTERVAL_MS) return;
-      sweepWarning = { message, at: Date.now() };
-      await store.events.append({ accountId: null, type: "spool.sweep_skipped", level: "warn", message, data: { code: problem.code, ...problem.details } });
+      await warnHourly({ accountId: null, type: "spool.sweep_skipped", message: `Old spool segments were not swept: ${problem.message}`, data: { code: problem.code, ...problem.details } });
       return;
     }
     const cutoff = Date.now() - SPOOL_ORPHAN_AGE_MS;

@@ -7,7 +7,7 @@ import { Pop3ReplyError } from "../protocols/pop3/pop3-reply-error.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
-import { confirmLeftovers, reportLeftOnServer } from "./leftovers.js";
+import { confirmLeftovers, nameFirstFive, reportLeftOnServer, warnAboutSource } from "./leftovers.js";
 import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
 
@@ -158,19 +158,14 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
 /** Record (as a `source.mismatch` warning event) messages whose UIDL the server also gives another message. */
 async function reportSharedUidls(run: ProtocolRun, shared: ReadonlyArray<{ number: number; uidl: string }>): Promise<void> {
   if (shared.length === 0) return;
-  const { store, account } = run;
-  const shown = shared.slice(0, 5).map((entry) => `message ${entry.number} (UIDL ${entry.uidl})`).join(", ");
-  await store.transaction((trx) =>
-    store.events.append(trx, {
-      accountId: account.id,
-      type: "source.mismatch",
-      level: "warn",
-      message:
-        `${shared.length} message(s) (${shown}${shared.length > 5 ? ", ..." : ""}) share their UIDL with another message on the server. ` +
-        "Inbound keeps one message per UIDL, so only the first with each UIDL is stored; the others stay on the server only. " +
-        "A server should give every message its own UIDL (RFC 1939): check them there, or ask its admin.",
-      data: { after: account.after, messages: shared.slice(0, 100).map((entry) => ({ number: entry.number, uidl: entry.uidl })) },
-    }),
+  const shown = nameFirstFive(shared, (entry) => `message ${entry.number} (UIDL ${entry.uidl})`);
+  await warnAboutSource(
+    run,
+    "source.mismatch",
+    `${shared.length} message(s) (${shown}) share their UIDL with another message on the server. ` +
+      "Inbound keeps one message per UIDL, so only the first with each UIDL is stored; the others stay on the server only. " +
+      "A server should give every message its own UIDL (RFC 1939): check them there, or ask its admin.",
+    { after: run.account.after, messages: shared.slice(0, 100).map((entry) => ({ number: entry.number, uidl: entry.uidl })) },
   );
 }
 
@@ -208,17 +203,13 @@ async function relogin(connect: () => Promise<Pop3Client>, signal: AbortSignal |
  */
 async function reportRefused(run: ProtocolRun, refused: readonly RefusedMessage[]): Promise<void> {
   if (refused.length === 0) return;
-  const { store, account } = run;
   // The server's words are untrusted and a status line may be long: show the start only.
   const said = (r: RefusedMessage) => `-ERR${r.responseCode ? ` [${r.responseCode}]` : ""}${r.serverText ? ` ${r.serverText.slice(0, 200)}` : ""}`;
-  const shown = refused.slice(0, 5).map((r) => `UIDL ${r.uidl}: server said "${said(r)}"`).join("; ");
-  await store.transaction((trx) =>
-    store.events.append(trx, {
-      accountId: account.id,
-      type: "source.refused",
-      level: "warn",
-      message: `The server refused to hand over ${refused.length} message(s) (${shown}${refused.length > 5 ? "; ..." : ""}). They were skipped and left on the server (nothing stored, nothing deleted); the other messages were taken as usual, and the next run tries these again. If this repeats, the message is likely damaged or blocked on the server: open it in webmail or ask the provider, then delete or repair it there.`,
-      data: { messages: refused.slice(0, 100).map((r) => ({ uidl: r.uidl, number: r.number, responseCode: r.responseCode, serverText: r.serverText })) },
-    }),
+  const shown = nameFirstFive(refused, (r) => `UIDL ${r.uidl}: server said "${said(r)}"`, "; ");
+  await warnAboutSource(
+    run,
+    "source.refused",
+    `The server refused to hand over ${refused.length} message(s) (${shown}). They were skipped and left on the server (nothing stored, nothing deleted); the other messages were taken as usual, and the next run tries these again. If this repeats, the message is likely damaged or blocked on the server: open it in webmail or ask the provider, then delete or repair it there.`,
+    { messages: refused.slice(0, 100).map((r) => ({ uidl: r.uidl, number: r.number, responseCode: r.responseCode, serverText: r.serverText })) },
   );
 }

@@ -63,7 +63,7 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
     return state;
   };
 
-  const openInbound = async (extra: { batchSize?: number } = {}) => {
+  const openInbound = async (extra: { batchSize?: number; after?: "none" | "delete" } = {}) => {
     database = await createTestDatabase(dialect);
     inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
     await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server!.port, username: "u", password: "odd-secret-1", after: "delete", timeoutMs: 5_000, ...extra });
@@ -145,17 +145,14 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
         else return false;
       },
     });
-    database = await createTestDatabase(dialect);
-    inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
-    await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server.port, username: "u", password: "odd-secret-1", after: "delete", timeoutMs: 5_000 });
+    inbound = await openInbound({ after: "delete" });
 
     const summary = await inbound.fetch("odd");
     // Both "same" messages were downloaded; the ledger keeps the first and counts the other.
     expect(summary).toMatchObject({ fetched: 3, stored: 2, duplicates: 1, postActions: 1 });
     expect(server.commands.filter((c) => c.startsWith("DELE "))).toEqual(["DELE 2"]);
     expect(server.commands.at(-1)).toBe("QUIT");
-    const account = await inbound.getAccount("odd");
-    const warnings = (await inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "source.mismatch");
+    const warnings = await eventsOf("source.mismatch");
     expect(warnings).toHaveLength(1);
     expect(warnings[0].message).toContain("UIDL same");
     expect(warnings[0].message).toContain("more than once");
@@ -171,14 +168,11 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
         else return false;
       },
     });
-    database = await createTestDatabase(dialect);
-    inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
-    await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server.port, username: "u", password: "odd-secret-1", after: "none", timeoutMs: 5_000 });
+    inbound = await openInbound({ after: "none" });
 
     expect(await inbound.fetch("odd")).toMatchObject({ fetched: 3, stored: 2, duplicates: 1 });
     expect(await inbound.fetch("odd")).toMatchObject({ fetched: 0, stored: 0 });
-    const account = await inbound.getAccount("odd");
-    const warnings = (await inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "source.mismatch");
+    const warnings = await eventsOf("source.mismatch");
     expect(warnings).toHaveLength(1);
     expect(warnings[0].message).toContain("message 1 (UIDL same), message 3 (UIDL same)");
     expect(warnings[0].message).toContain("only the first with each UIDL is stored");
@@ -210,9 +204,7 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
         } else return false;
       },
     });
-    database = await createTestDatabase(dialect);
-    inbound = await createInbound({ dataDir: database.dataDir, databaseUrl: database.databaseUrl, env: { INBOUND_ENCRYPTION_KEY: TEST_KEY }, parseWorkers: 1 });
-    await inbound.addAccount({ name: "odd", protocol: "pop3", security: "none", host: "127.0.0.1", port: server.port, username: "u", password: "odd-secret-1", after: "delete", timeoutMs: 5_000 });
+    inbound = await openInbound({ after: "delete" });
 
     expect(await inbound.fetch("odd")).toMatchObject({ fetched: 3, stored: 3, postActions: 3 });
     const stored = (await inbound.listMessages({ account: "odd" })).items;
