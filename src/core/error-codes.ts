@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   IMAP_AUTH_FAILED: "The IMAP server rejected the user name or password.",
   IMAP_COMMAND_FAILED: "The IMAP server refused a command.",
   IMAP_UIDVALIDITY_CHANGED: "The folder's UIDVALIDITY changed during a run, so its UIDs name other messages; the run stopped and the next one matches the folder again.",
-  IMAP_MESSAGE_INCOMPLETE: "The IMAP server sent a message of another size than it announced; nothing of that batch was stored or removed, and the next run fetches it again.",
+  IMAP_MESSAGE_INCOMPLETE: "The IMAP server stopped sending a message before its end; nothing of that batch was stored or removed, and the next run fetches it again.",
   IMAP_FOLDER_NOT_FOUND: "The folder does not exist on the IMAP server; list folders with `inbound folders NAME`.",
   POP3_AUTH_FAILED: "The POP3 server rejected the user name or password.",
   POP3_COMMAND_FAILED: "The POP3 server refused a command.",

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { openImapSession, type ImapMessageMeta, type ImapRemoveData, type ImapSession } from "../protocols/imap/imap-session.js";
+import { openImapSession, type ImapMessageMeta, type ImapRemoveData, type ImapSession, type ImapSizeMismatch } from "../protocols/imap/imap-session.js";
 import { appendOutbox } from "../store/append-outbox.js";
 import type { TakenMessage } from "../store/message-repository.js";
 import { sourceKey } from "../store/source-key.js";
@@ -65,6 +65,7 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
 
     const batch = (uids: number[]): Batch => {
       const rows: TakenMessage[] = [];
+      const sizeMismatches: ImapSizeMismatch[] = [];
       const take = (taker: RawTaker) => (meta: ImapMessageMeta, body: Readable | Buffer) => taker.take(body, (raw) => {
         run.counters.fetched++;
         rows.push({
@@ -86,7 +87,10 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
         });
       });
       return {
-        fetch: (taker) => session.fetchRaw(uids, take(taker), sizes),
+        fetch: async (taker) => {
+          const report = await session.fetchRaw(uids, take(taker), sizes);
+          sizeMismatches.push(...report.sizeMismatches);
+        },
         took: () => rows.length > 0,
         commit: () => {
           rows.sort((a, b) => (a.uid as number) - (b.uid as number));
@@ -99,6 +103,7 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
           // The batch is committed: only now may the server copy change.
           for (const row of rows) removable.add(row.uid as number);
           await act(rows.map((r) => r.uid as number), false);
+          await reportSizeMismatches(run, sizeMismatches);
           run.progress({ taken: run.counters.fetched });
         },
       };
@@ -145,6 +150,26 @@ async function reportWithheldExpunge(run: ProtocolRun, withheld: number[], block
     "Each run tries again, and the EXPUNGE goes through once Inbound has stored those too or they are gone; to end it sooner, expunge the folder in a mail client " +
     "(that removes those too, as their flag asks) or enable UIDPLUS on the server.";
   await warnAboutSource(run, "source.expunge_withheld", message, { after: account.after, folder: account.folder, withheld: withheld.slice(0, 100), blockers: blockers.slice(0, 100) });
+}
+
+/**
+ * Record (as a `source.size_mismatch` warning event) stored messages whose
+ * bytes differ from the size the server announced. They were stored as the
+ * server sent them (it had nothing beyond), so nothing is missing; but a
+ * crash between commit and after-action leaves them on the server for good,
+ * since a leftover is deleted or moved only when its size on the server is
+ * the stored one (see confirmLeftovers).
+ */
+async function reportSizeMismatches(run: ProtocolRun, mismatches: readonly ImapSizeMismatch[]): Promise<void> {
+  if (mismatches.length === 0) return;
+  const shown = nameFirstFive(mismatches, (m) => `UID ${m.uid}: ${m.received} bytes, announced ${m.announced}`, "; ");
+  await warnAboutSource(
+    run,
+    "source.size_mismatch",
+    `The server announced another size than it sent for ${mismatches.length} message(s) (${shown}). Each was stored as sent, since the server holds nothing beyond it. ` +
+      "Its index is likely stale: ask its administrator to rebuild it (for Dovecot, `doveadm force-resync`).",
+    { folder: run.account.folder, messages: mismatches.slice(0, 100) },
+  );
 }
 
 /**

@@ -40,6 +40,22 @@ export interface ImapMessageMeta {
 }
 
 /**
+ * A message whose bytes differ from the size the server announced for it
+ * (RFC822.SIZE). It was taken whole all the same: the server itself said
+ * where it ends (see {@link ImapSession.fetchRaw}).
+ */
+export interface ImapSizeMismatch {
+  uid: number;
+  announced: number;
+  received: number;
+}
+
+/** What {@link ImapSession.fetchRaw} noticed beyond the messages it handed over. */
+export interface ImapFetchReport {
+  sizeMismatches: ImapSizeMismatch[];
+}
+
+/**
  * What a delete or move did. Without UIDPLUS an EXPUNGE would also remove
  * messages another client flagged `\Deleted`, so it is withheld while there
  * are any: the messages stay in the folder, flagged `\Deleted` (and, for a
@@ -335,9 +351,16 @@ export class ImapSession {
    * Pass `sizes` (exact, or bounds from {@link sizeBounds} for a whole plan) to save the round
    * trips that would ask for them here. When the session's signal aborts, the transfer stops
    * (the connection is closed) and this rejects with ABORTED; `onMessage` is not called again.
+   *
+   * A streamed message whose byte count differs from its RFC822.SIZE (some servers misreport
+   * sizes) is checked by asking for one byte where it ended: none there means the server's
+   * own copy ends there too, so it counts as whole and is listed in the report's
+   * `sizeMismatches`; a byte there means the download was cut short, and this rejects with
+   * IMAP_MESSAGE_INCOMPLETE.
    */
-  async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>, sizes?: ReadonlyMap<number, number>): Promise<void> {
-    if (uids.length === 0) return;
+  async fetchRaw(uids: readonly number[], onMessage: (meta: ImapMessageMeta, body: Readable | Buffer) => Promise<void>, sizes?: ReadonlyMap<number, number>): Promise<ImapFetchReport> {
+    const report: ImapFetchReport = { sizeMismatches: [] };
+    if (uids.length === 0) return report;
     const known = sizes !== undefined && uids.every((uid) => sizes.has(uid)) ? sizes : await this.sizeBounds(uids);
     const present = uids.map((uid) => ({ uid, size: known.get(uid) as number }));
     // imapflow reads a FETCH's replies as fast as the server sends them, whatever the
@@ -380,11 +403,16 @@ export class ImapSession {
         }));
         download.content.once("error", (error) => counted.destroy(error));
         await onMessage(meta, counted);
+        if (received === meta.size) return;
         // imapflow ends a partial download quietly when a chunk comes back without a body: a
-        // message cut short would be stored (and deleted on the server) as if whole.
-        if (received !== meta.size) throw incomplete(this.options.host, meta.uid, meta.size, received);
+        // message cut short would be stored (and deleted on the server) as if whole. But a
+        // server may also misreport the size, and refusing those failed the batch at the same
+        // message on every run. The server's bytes decide which it is.
+        if (!(await endsAt(c, meta.uid, received))) throw incomplete(this.options.host, meta.uid, meta.size, received);
+        report.sizeMismatches.push({ uid: meta.uid, announced: meta.size, received });
       });
     }
+    return report;
   }
 
   /**
@@ -599,11 +627,17 @@ async function searchDeleted(client: ImapFlow): Promise<number[]> {
   return found(client, await client.search({ deleted: true }, { uid: true }), "UID SEARCH DELETED");
 }
 
+/** True when the server has no byte at `offset` of message `uid`: its copy ends there. */
+async function endsAt(client: ImapFlow, uid: number, offset: number): Promise<boolean> {
+  const tail = await client.fetchOne(String(uid), { source: { start: offset, maxLength: 1 } }, { uid: true });
+  return tail !== false && Buffer.isBuffer(tail.source) && tail.source.length === 0;
+}
+
 function incomplete(host: string, uid: number, announced: number, received: number): InboundError {
   return new InboundError("IMAP_MESSAGE_INCOMPLETE", {
     message:
-      `${host} announced ${announced} bytes for UID ${uid} (RFC822.SIZE) but sent ${received}; nothing of its batch was stored or removed from the server, and the next run fetches it again. ` +
-      "If this repeats for the same message, the server reports a wrong size for it: ask its administrator to rebuild the mailbox index.",
+      `${host} stopped sending UID ${uid} after ${received} bytes though it holds more (it announced ${announced}, RFC822.SIZE); nothing of its batch was stored or removed from the server, and the next run fetches it again. ` +
+      "If this repeats for the same message, the server cannot read that message whole: ask its administrator to check the mailbox (for Dovecot, `doveadm force-resync`).",
     retryable: true,
     details: { uid, announced, received },
   });
