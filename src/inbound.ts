@@ -9,6 +9,7 @@ import { InboundError } from "./core/inbound-error.js";
 import { silentLogger, type Logger } from "./core/logger.js";
 import { loadKeyRing } from "./auth/key-ring.js";
 import { createSecretBox, type SecretBox } from "./auth/secret-box.js";
+import { inlineImageUrlFromTemplate } from "./mime/finish-parse.js";
 import { createParsePool, type ParsePool } from "./mime/parse-pool.js";
 import { openImapSession, type ImapFolder } from "./protocols/imap/imap-session.js";
 import { connectPop3 } from "./protocols/pop3/pop3-client.js";
@@ -134,6 +135,7 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
     concurrency: Math.max(2, (options.parseWorkers ?? availableParallelism()) * 3),
     // New message.received events are in the outbox: hand them on now, not at the next poll.
     onSaved: () => delivery.notify(),
+    inlineImageUrl: options.inlineImageUrlTemplate === undefined ? undefined : inlineImageUrlFromTemplate(options.inlineImageUrlTemplate),
   });
   const lock: RunLock = createLeaseRunLock({ leases: store.leases });
 

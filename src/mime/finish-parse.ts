@@ -60,12 +60,8 @@ export function hasHeaderFields(lines: ReadonlyArray<{ key: string }>): boolean 
 export function finishParse(fields: MimeFields, options: ParseOptions): ParsedMessage {
   const text = limit(fields.text, options.maxTextBytes ?? DEFAULT_MAX_BODY);
   let html = limit(fields.html, options.maxHtmlBytes ?? DEFAULT_MAX_BODY);
-  let sanitizedHtml = options.sanitize && html !== null ? sanitizeHtml(html) : null;
-  if (options.inlineImages) {
-    const url = options.inlineImageUrl ?? ((att) => `/api/v1/attachments/${att.id}/content`);
-    if (sanitizedHtml !== null) sanitizedHtml = rewriteCidLinks(sanitizedHtml, fields.attachments, url);
-    else if (html !== null) html = rewriteCidLinks(html, fields.attachments, url);
-  }
+  const sanitizedHtml = options.sanitize && html !== null ? safeHtml(html, fields.attachments, options) : null;
+  if (options.inlineImages && sanitizedHtml === null && html !== null) html = rewriteCidLinks(html, fields.attachments, inlineImageUrl(options));
   return {
     messageId: fields.messageId ?? null,
     subject: fields.subject ?? null,
@@ -82,6 +78,40 @@ export function finishParse(fields: MimeFields, options: ParseOptions): ParsedMe
     attachments: fields.attachments,
     parseError: fields.parseError,
   };
+}
+
+/** An attachment as `cid:` links are rewritten to it. */
+export type LinkedAttachment = Pick<ParsedAttachment, "id" | "contentId" | "sha256">;
+
+/**
+ * A message's HTML as it is stored for pages: sanitized, and with
+ * `options.inlineImages` its `cid:` links pointing at the stored inline
+ * images. Also what a message sanitized by an older sanitizer gets again.
+ *
+ * @example
+ * ```ts
+ * const sanitized = safeHtml(message.htmlBody, attachments, { inlineImages: true });
+ * ```
+ */
+export function safeHtml(html: string, attachments: readonly LinkedAttachment[], options: Pick<ParseOptions, "inlineImages" | "inlineImageUrl">): string {
+  const clean = sanitizeHtml(html);
+  return options.inlineImages ? rewriteCidLinks(clean, attachments, inlineImageUrl(options)) : clean;
+}
+
+/**
+ * Inline-image URLs from a template naming `{id}`, `{contentId}` and
+ * `{sha256}` (e.g. `https://mail.example.com/api/v1/attachments/{id}/content`).
+ */
+export function inlineImageUrlFromTemplate(template: string): (att: InlineImageRef) => string {
+  return (att) =>
+    template
+      .replaceAll("{id}", encodeURIComponent(att.id))
+      .replaceAll("{contentId}", encodeURIComponent(att.contentId))
+      .replaceAll("{sha256}", att.sha256);
+}
+
+function inlineImageUrl(options: Pick<ParseOptions, "inlineImageUrl">): (att: InlineImageRef) => string {
+  return options.inlineImageUrl ?? ((att) => `/api/v1/attachments/${att.id}/content`);
 }
 
 /**
@@ -135,8 +165,8 @@ function limit(value: string | undefined, maxBytes: number): string | null {
 
 const CID_REF = /(\bsrc\s*=\s*["']?|\bbackground\s*=\s*["']?|url\(\s*(?:&quot;|["'])?)cid:([^"'\s)>&]+)/gi;
 
-function rewriteCidLinks(html: string, attachments: ParsedAttachment[], url: (att: InlineImageRef) => string): string {
-  const byCid = new Map<string, ParsedAttachment>();
+function rewriteCidLinks(html: string, attachments: readonly LinkedAttachment[], url: (att: InlineImageRef) => string): string {
+  const byCid = new Map<string, LinkedAttachment>();
   for (const att of attachments) {
     if (att.contentId !== null && !byCid.has(att.contentId)) byCid.set(att.contentId, att);
   }

@@ -6,6 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { isInboundError } from "../core/inbound-error.js";
 import { lowerThreadPriority } from "./lower-thread-priority.js";
 import type { ParsedMessage } from "./parse-message.js";
+import { inlineImageUrlFromTemplate } from "./finish-parse.js";
 import { parseRaw } from "./parse-raw.js";
 import type { ParseJob, ParseReply, WireParsedMessage } from "./parse-pool.js";
 
@@ -24,7 +25,7 @@ async function run(job: ParseJob): Promise<ParseReply> {
     const template = inlineImageUrlTemplate;
     const parsed = await parseRaw(job.source, {
       ...options,
-      inlineImageUrl: template === undefined ? undefined : (att) => fillTemplate(template, att),
+      inlineImageUrl: template === undefined ? undefined : inlineImageUrlFromTemplate(template),
     });
     return { jobId: job.jobId, ok: true, result: toWire(parsed) };
   } catch (error) {
@@ -37,13 +38,6 @@ async function run(job: ParseJob): Promise<ParseReply> {
         : { inbound: false, message: e?.message ?? String(error) },
     };
   }
-}
-
-function fillTemplate(template: string, att: { id: string; contentId: string; sha256: string }): string {
-  return template
-    .replaceAll("{id}", encodeURIComponent(att.id))
-    .replaceAll("{contentId}", encodeURIComponent(att.contentId))
-    .replaceAll("{sha256}", att.sha256);
 }
 
 function toWire(parsed: ParsedMessage): WireParsedMessage {

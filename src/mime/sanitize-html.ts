@@ -382,6 +382,15 @@ const OPTIONS: sanitize.IOptions = {
 };
 
 /**
+ * The version of the rules in this file. Every stored message records the
+ * version that sanitized it, and those sanitized by an older one are
+ * sanitized again from their HTML body (the message processor's
+ * `processPending` does it), so a rule tightened here also reaches mail
+ * stored before. Raise it with every change to what passes.
+ */
+export const SANITIZER_VERSION = 1;
+
+/**
  * Make a message's HTML safe to put into a page: an email-oriented allowlist
  * that keeps table layouts, inline styles (only declarations that keep the
  * message in its box), fonts and images (absolute http(s), cid: and raster

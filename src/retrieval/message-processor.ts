@@ -1,6 +1,8 @@
-import type { ParsedMessage as MimeParsed } from "../mime/parse-message.js";
+import { safeHtml } from "../mime/finish-parse.js";
+import type { InlineImageRef, ParsedMessage as MimeParsed } from "../mime/parse-message.js";
+import { SANITIZER_VERSION } from "../mime/sanitize-html.js";
 import type { RawSource } from "../mime/parse-raw.js";
-import type { RawLocation } from "../store/message-repository.js";
+import type { RawLocation, StaleSanitized } from "../store/message-repository.js";
 import type { AccountRecord } from "../store/account-repository.js";
 import { InboundError, isInboundError } from "../core/inbound-error.js";
 import { appendOutboxMany } from "../store/append-outbox.js";
@@ -40,7 +42,10 @@ export interface ProcessResult {
  */
 export interface MessageProcessor {
   process(account: Pick<AccountRecord, "id" | "sanitize" | "inlineImages">, messageIds: readonly string[]): Promise<ProcessResult>;
-  /** Parse everything still pending (e.g. after a crash between store and parse). */
+  /**
+   * Parse everything still pending (e.g. after a crash between store and parse), then sanitize
+   * again the HTML of messages an older sanitizer made safe (see SANITIZER_VERSION).
+   */
   processPending(accounts: (id: string) => Promise<Pick<AccountRecord, "id" | "sanitize" | "inlineImages">>, accountId?: string): Promise<ProcessResult>;
   /**
    * A retrieval is taking messages off a server: until the returned function
@@ -101,6 +106,8 @@ export function createMessageProcessor(options: {
   takingGraceMs?: number;
   /** Told after each group of parsed messages (and their `message.received` events) committed, e.g. to wake delivery. */
   onSaved?: () => void;
+  /** Where sanitized HTML points inline images when sanitized again; the parser's default when absent. */
+  inlineImageUrl?: (att: InlineImageRef) => string;
 }): MessageProcessor {
   const { store, parse } = options;
   const concurrency = options.concurrency ?? 4;
@@ -207,6 +214,7 @@ export function createMessageProcessor(options: {
           textBody: parsed.text,
           htmlBody: parsed.html,
           sanitizedHtml: parsed.sanitizedHtml,
+          sanitizerVersion: SANITIZER_VERSION,
           parseError: parsed.parseError,
         },
         // The parser's attachments are the store's input as they are (their ids name inline-image URLs).
@@ -235,6 +243,27 @@ export function createMessageProcessor(options: {
       `Stored messages cannot be parsed because their raw bytes are missing or damaged; they stay pending and are tried again at every run. ` +
       `Restore the blobs directory from a backup. The first: ${error.message}`;
     await warnHourly({ accountId, type: "messages.unreadable", message, data: { code: error.code } });
+  }
+
+  /**
+   * Sanitize again, from its HTML body, every message whose sanitized HTML an older sanitizer
+   * made: a rule tightened since must reach mail stored before it, since pages and webhooks
+   * show what is stored. Inline images follow the account's setting as it is now.
+   */
+  async function refreshSanitized(accounts: (id: string) => Promise<ProcessAccount>, accountId: string | undefined): Promise<void> {
+    let after: StaleSanitized | undefined;
+    for (;;) {
+      const page = await store.messages.staleSanitized(SANITIZER_VERSION, 100, { accountId, after });
+      if (page.length === 0) return;
+      after = page[page.length - 1];
+      for (const message of page) {
+        const { inlineImages } = await accounts(message.accountId);
+        const attachments = inlineImages ? await store.messages.attachments(message.id) : [];
+        const html = safeHtml(message.htmlBody ?? "", attachments, { inlineImages, inlineImageUrl: options.inlineImageUrl });
+        // A parse that saved meanwhile wrote its own, current one: then this is not written.
+        await store.messages.replaceSanitized(message.id, message.sanitizerVersion, html, SANITIZER_VERSION);
+      }
+    }
   }
 
   /**
@@ -389,6 +418,14 @@ export function createMessageProcessor(options: {
         else otherFailure ??= result.failure;
       }
       try {
+        await refreshSanitized(accounts, accountId).catch((error: unknown) =>
+          warnHourly({
+            accountId: accountId ?? null,
+            type: "messages.resanitize_failed",
+            message: `Messages sanitized by an older version of the sanitizer could not be sanitized again; their HTML stays as it was until the next run tries again: ${error instanceof Error ? error.message : String(error)}`,
+            data: isInboundError(error) ? { code: error.code } : {},
+          }),
+        );
         if (unreadable !== undefined) await warnUnreadable(accountId ?? null, unreadable);
         if (otherFailure !== undefined) throw otherFailure.error;
       } finally {

@@ -64,7 +64,17 @@ export interface ParsedMessage {
   textBody: string | null;
   htmlBody: string | null;
   sanitizedHtml: string | null;
+  /** The sanitizer version that made `sanitizedHtml` (see {@link MessageRepository.staleSanitized}). */
+  sanitizerVersion?: number | null;
   parseError?: string | null;
+}
+
+/** A message whose sanitized HTML an older sanitizer made, to be sanitized again from its HTML body. */
+export interface StaleSanitized {
+  id: string;
+  accountId: string;
+  htmlBody: string | null;
+  sanitizerVersion: number;
 }
 
 /** One attachment to record; its bytes are already in the blob store under `sha256`. */
@@ -213,6 +223,17 @@ export interface MessageRepository {
    * alone: returns the ids actually saved, so only those get their `message.received` event.
    */
   savePendingParsed(trx: Executor, items: ReadonlyArray<{ messageId: string; parsed: ParsedMessage; attachments: readonly AttachmentInput[] }>): Promise<string[]>;
+  /**
+   * Messages whose sanitized HTML a sanitizer older than `version` made (of `accountId` alone
+   * when given), in index order, after `after` (the last one of the previous page): to be
+   * sanitized again with {@link replaceSanitized}.
+   */
+  staleSanitized(version: number, limit: number, options?: { accountId?: string; after?: StaleSanitized }): Promise<StaleSanitized[]>;
+  /**
+   * Replace a message's sanitized HTML, if it is still the one `fromVersion` made (a parse that
+   * saved meanwhile wins). Returns whether it was replaced.
+   */
+  replaceSanitized(id: string, fromVersion: number, sanitizedHtml: string, version: number): Promise<boolean>;
   /** Newest first, paged by cursor. */
   list(options?: ListMessagesOptions, executor?: Executor): Promise<MessagePage>;
   /** Throws MESSAGE_NOT_FOUND. */
@@ -412,6 +433,7 @@ async function saveParsedItems(
           text_body: storableText(parsed.textBody),
           html_body: storableText(parsed.htmlBody),
           sanitized_html: storableText(parsed.sanitizedHtml),
+          sanitizer_version: parsed.sanitizedHtml === null ? null : (parsed.sanitizerVersion ?? 0),
           status: failed ? "failed" : "parsed",
           parse_error: failed ? storableText(parsed.parseError!) : null,
           processed_at: now,
@@ -568,6 +590,26 @@ export function createMessageRepository(db: Executor): MessageRepository {
     },
 
     savePendingParsed: (trx, items) => saveParsedItems(trx, items, true),
+
+    async staleSanitized(version, limit, options = {}) {
+      let query = db.selectFrom("messages").select(["id", "account_id", "html_body", "sanitizer_version"]).where("sanitizer_version", "<", version);
+      if (options.accountId !== undefined) query = query.where("account_id", "=", options.accountId);
+      const after = options.after;
+      if (after !== undefined) query = query.where((eb) => eb(eb.refTuple("sanitizer_version", "id"), ">", eb.tuple(after.sanitizerVersion, after.id)));
+      // In the order of the (sanitizer_version, id) index: no sort of everything still stale per page.
+      const rows = await query.orderBy("sanitizer_version").orderBy("id").limit(limit).execute();
+      return rows.map((r) => ({ id: r.id, accountId: r.account_id, htmlBody: r.html_body, sanitizerVersion: Number(r.sanitizer_version) }));
+    },
+
+    async replaceSanitized(id, fromVersion, sanitizedHtml, version) {
+      const result = await db
+        .updateTable("messages")
+        .set({ sanitized_html: storableText(sanitizedHtml), sanitizer_version: version })
+        .where("id", "=", id)
+        .where("sanitizer_version", "=", fromVersion)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
 
     async list(options = {}, ex = db) {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 1), 500);

@@ -54,6 +54,8 @@ export interface MessagesTable {
   text_body: string | null;
   html_body: string | null;
   sanitized_html: string | null;
+  /** The sanitizer version that made `sanitized_html`; `null` when there is none, 0 when made before versions were kept. */
+  sanitizer_version: number | null;
   status: MessageStatus;
   parse_error: string | null;
   stored_at: string;

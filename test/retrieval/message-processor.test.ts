@@ -3,6 +3,7 @@ import { rm } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { createParsePool } from "../../src/mime/parse-pool.js";
 import { parseRaw, type RawSource } from "../../src/mime/parse-raw.js";
+import { SANITIZER_VERSION } from "../../src/mime/sanitize-html.js";
 import { createMessageProcessor } from "../../src/retrieval/message-processor.js";
 import type { TakenMessage } from "../../src/store/message-repository.js";
 import { sourceKey } from "../../src/store/source-key.js";
@@ -173,6 +174,33 @@ describe.each(DIALECTS)("message processor on %s", (dialect) => {
     const message = await store.messages.get(id);
     const [attachment] = await store.messages.attachments(id);
     expect(message.sanitizedHtml).toContain(`/api/v1/attachments/${attachment.id}/content`);
+  });
+
+  it("sanitizes again, from the HTML body, what an older sanitizer let through; inline images still resolve", async () => {
+    const { store, accountId } = await openWithAccount();
+    const html = '<p onclick="steal()">Hi <img src="cid:logo@x"></p>';
+    const raw = ["From: a@example.com", "Subject: inline", "MIME-Version: 1.0", 'Content-Type: multipart/related; boundary="r"', "", "--r", "Content-Type: text/html", "", html, "--r", "Content-Type: image/png", "Content-ID: <logo@x>", "Content-Transfer-Encoding: base64", "", "iVBORw0KGgo=", "--r--", ""].join("\r\n");
+    const blob = await store.blobs.writeBuffer(Buffer.from(raw));
+    const taken = (n: number) => ({ accountId, sourceKey: `pop3:s${n}`, folder: null, uidValidity: null, uid: null, uidl: `s${n}`, rawSha256: blob.sha256, size: blob.size, internalDate: null, flags: [], messageIdHeader: null, sentDate: null });
+    const [old, current] = await store.transaction(async (trx) => (await store.messages.insertTaken(trx, [taken(1), taken(2)])).inserted);
+    const [plain] = await storePending(store, accountId, 1);
+    const account = { id: accountId, sanitize: true, inlineImages: true };
+    const processor = createMessageProcessor({ store, parse: inProcess(store) });
+    await processor.process(account, [old, current, plain]);
+    const fresh = (await store.messages.get(old)).sanitizedHtml as string;
+    const [logo] = await store.messages.attachments(old);
+    expect(fresh).toBe(`<p>Hi <img src="/api/v1/attachments/${logo.id}/content" /></p>`);
+    const versions = async () => (await store.database.db.selectFrom("messages").select(["id", "sanitizer_version"]).orderBy("id").execute()).map((r) => [r.id, r.sanitizer_version]);
+    expect(await versions()).toEqual([[old, SANITIZER_VERSION], [current, SANITIZER_VERSION], [plain, null]].sort());
+
+    // What an older, looser sanitizer stored for the first; the second's is current and stays as it is.
+    const db = store.database.db;
+    await db.updateTable("messages").set({ sanitized_html: '<p onclick="steal()">Hi</p><script>steal()</script>', sanitizer_version: SANITIZER_VERSION - 1 }).where("id", "=", old).execute();
+    await db.updateTable("messages").set({ sanitized_html: "<b>kept</b>" }).where("id", "=", current).execute();
+    expect(await processor.processPending(async () => account)).toEqual({ parsed: 0, parseErrors: 0 });
+    expect((await store.messages.get(old)).sanitizedHtml).toBe(fresh);
+    expect((await store.messages.get(current)).sanitizedHtml).toBe("<b>kept</b>");
+    expect(await versions()).toEqual([[old, SANITIZER_VERSION], [current, SANITIZER_VERSION], [plain, null]].sort());
   });
 
   it.each([
