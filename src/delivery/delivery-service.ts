@@ -106,7 +106,10 @@ export interface DeliveryService {
   testWebhook(id: string): Promise<WebhookTestResult>;
   listDeliveries(options?: ListDeliveriesOptions): Promise<DeliveryPage>;
   getDelivery(id: string): Promise<DeliveryRecord>;
-  /** Make a delivery (parked, or any other) pending again with fresh attempts. */
+  /**
+   * Make a delivery (parked, or any other) pending again with fresh attempts. A finished one
+   * goes to the back of its (consumer, account) lane; one still queued keeps its place.
+   */
   replay(id: string): Promise<DeliveryRecord>;
   stats(): DeliveryStats;
   /** Stop taking work, let deliveries in hand finish (bounded by `drainTimeoutMs`), release the rest. Leaves the store open. */
@@ -206,8 +209,8 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   function register(entry: LocalHandler): Promise<void> {
     entry.registering ??= (async () => {
       try {
-        const { startAfter, backfillPending } = await store.deliveries.registerHandler(entry.name, entry.events, { fromBeginning: entry.fromBeginning });
-        if (backfillPending) backfill(entry, startAfter);
+        const { backfillUpTo, backfillPending } = await store.deliveries.registerHandler(entry.name, entry.events, { fromBeginning: entry.fromBeginning });
+        if (backfillPending) backfill(entry, backfillUpTo);
         else registered(entry);
       } catch (error) {
         log.warn({ err: error, handler: entry.name }, "could not register the handler; will try again");
@@ -221,13 +224,14 @@ export function createDeliveryService(options: DeliveryServiceOptions): Delivery
   /**
    * Queue a `fromBeginning` handler's older events, beside the loop rather than in it: a large
    * outbox took minutes, and every other consumer waited (and close() with them). The handler
-   * is claimed for only once that is done, so it still gets its events in order.
+   * is claimed for only once that is done, so it still gets its events in order: backfilled
+   * ones go at the lane positions they were dispatched at, before anything dispatched since.
    */
-  function backfill(entry: LocalHandler, startAfter: string): void {
+  function backfill(entry: LocalHandler, upTo: number): void {
     entry.backfilling = (async () => {
       try {
         // Safe to run again after a crash or a close halfway: a delivery already queued is not queued twice.
-        await store.deliveries.backfill({ consumer: entry.consumer, events: entry.events }, startAfter, backfills.signal);
+        await store.deliveries.backfill({ consumer: entry.consumer, events: entry.events }, upTo, backfills.signal);
         if (backfills.signal.aborted) return;
         await store.deliveries.finishBackfill(entry.name);
         registered(entry);

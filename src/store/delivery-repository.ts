@@ -1,9 +1,11 @@
-import { sql, type Selectable, type SqlBool } from "kysely";
+import { sql, type Selectable } from "kysely";
 import { InboundError } from "../core/inbound-error.js";
 import { newId } from "../core/ids.js";
 import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
 import { lockDispatch } from "./dispatch-lock.js";
 import { atomically, type Executor } from "./executor.js";
+import { selectDueLaneHeads } from "./lane-heads.js";
+import { lastLanePosition, takeLanePositions } from "./lane-positions.js";
 import type { DeliveriesTable, DeliveryStatus } from "./schema.js";
 import { toTimestamp } from "./timestamp.js";
 
@@ -80,29 +82,33 @@ export type DeliveryOutcome =
 export interface DeliveryRepository {
   /**
    * Record an in-process handler name (and the event types it takes). `created` is true the
-   * first time. With `fromBeginning` on that first time, the handler is owed a backfill of the
-   * events before `startAfter`: `backfillPending` stays true, on every registration, until
+   * first time. With `fromBeginning` on that first time, the handler takes every event
+   * dispatched from then on and is owed a backfill of those dispatched before, up to lane
+   * position `backfillUpTo`: `backfillPending` stays true, on every registration, until
    * {@link finishBackfill} says it is done.
    */
-  registerHandler(name: string, events: readonly string[], options?: { fromBeginning?: boolean }): Promise<{ created: boolean; startAfter: string; backfillPending: boolean }>;
+  registerHandler(name: string, events: readonly string[], options?: { fromBeginning?: boolean }): Promise<HandlerRegistration>;
   /** The handler's backfill is done (see {@link registerHandler}). */
   finishBackfill(name: string): Promise<void>;
   /** Forget a handler name and drop every delivery queued for it. */
   forgetHandler(name: string): Promise<void>;
   /**
-   * Queue every outbox event up to `upTo` (an id) matching `filter` for its consumer (a new
-   * handler with `fromBeginning`), a page per transaction; stops between pages once `signal` aborts.
+   * Queue every outbox event dispatched at a position up to `upTo` and matching `filter` for
+   * its consumer (a new handler with `fromBeginning`), each at the position it was dispatched
+   * at, so the consumer's lanes have the order every other consumer's have and come before
+   * what was dispatched since. A page per transaction; stops between pages once `signal` aborts.
    */
-  backfill(filter: ConsumerFilter, upTo: string, signal?: AbortSignal): Promise<number>;
+  backfill(filter: ConsumerFilter, upTo: number, signal?: AbortSignal): Promise<number>;
   /**
-   * Fan out up to `limit` undispatched outbox events, oldest first, to every
-   * enabled webhook and registered handler whose filter matches, in one
-   * transaction. Returns how many outbox events it took.
+   * Fan out up to `limit` undispatched outbox events, in id order, to every
+   * webhook and registered handler whose filter matches, in one transaction,
+   * giving each event the next lane position. Returns how many outbox events it took.
    */
   dispatch(limit: number): Promise<number>;
   /**
-   * Deliveries whose turn has come: first open one of their (consumer, account) lane, due, not
-   * leased, at `now` (on the database's clock; default: now).
+   * Deliveries whose turn has come: first open one of their (consumer, account) lane by
+   * position, due, not leased, at `now` (on the database's clock; default: now); oldest
+   * position first. Costs about two index probes per lane, not a read of every open delivery.
    */
   due(consumers: readonly string[], limit: number, now?: Date): Promise<DueDelivery[]>;
   /** Lease a due delivery to `owner` and count the attempt; false when someone else got it first. */
@@ -118,8 +124,21 @@ export interface DeliveryRepository {
   list(options?: ListDeliveriesOptions): Promise<DeliveryPage>;
   /** Throws DELIVERY_NOT_FOUND. */
   get(id: string): Promise<DeliveryRecord>;
-  /** Make a delivery pending again, due now, attempts reset. Throws DELIVERY_NOT_FOUND. */
+  /**
+   * Make a delivery pending again, due now, attempts reset. A finished one (parked, succeeded)
+   * goes to the back of its lane; an open one keeps its place. Throws DELIVERY_NOT_FOUND.
+   */
   replay(id: string): Promise<DeliveryRecord>;
+}
+
+/** What {@link DeliveryRepository.registerHandler} found or made. */
+export interface HandlerRegistration {
+  created: boolean;
+  /** Events with a greater id are fanned out to it; `''` (all) for a `fromBeginning` handler. */
+  startAfter: string;
+  backfillPending: boolean;
+  /** The last lane position its backfill covers (0 when none is owed). */
+  backfillUpTo: number;
 }
 
 /** True when a consumer taking `events` wants an event of `type`. */
@@ -146,9 +165,7 @@ function toRecord(r: Selectable<DeliveriesTable>): DeliveryRecord {
 }
 
 const OPEN: DeliveryStatus[] = ["pending", "retrying"];
-/** `status in ('pending', 'retrying')` with literals, so the databases can use the partial lane index. */
-const IS_OPEN = sql<SqlBool>`status in ('pending', 'retrying')`;
-/** Rows per INSERT; 13 columns each stays far below SQLite's bound-parameter limit. */
+/** Rows per INSERT; 14 columns each stays far below SQLite's bound-parameter limit. */
 const INSERT_CHUNK = 500;
 
 interface NewDelivery {
@@ -156,6 +173,8 @@ interface NewDelivery {
   eventId: string;
   eventType: string;
   accountId: string | null;
+  /** Its place in the lane (see lane-positions.ts). */
+  laneSeq: number;
 }
 
 async function insertDeliveries(trx: Executor, rows: readonly NewDelivery[], clock: DatabaseClock): Promise<void> {
@@ -167,6 +186,7 @@ async function insertDeliveries(trx: Executor, rows: readonly NewDelivery[], clo
       event_id: r.eventId,
       event_type: r.eventType,
       account_key: r.accountId ?? "",
+      lane_seq: r.laneSeq,
       status: "pending" as const,
       attempts: 0,
       next_attempt_at: now,
@@ -179,6 +199,29 @@ async function insertDeliveries(trx: Executor, rows: readonly NewDelivery[], clo
       completed_at: null,
     }));
     await trx.insertInto("deliveries").values(values).onConflict((oc) => oc.columns(["consumer", "event_id"]).doNothing()).execute();
+  }
+}
+
+/**
+ * Mark `ids` (sorted) dispatched at `now`, the i-th at position `first + i`: its
+ * position is kept for a later `fromBeginning` backfill. One UPDATE per chunk,
+ * numbering the chunk in SQL rather than one statement per event.
+ */
+async function markDispatched(trx: Executor, ids: readonly string[], first: number, now: string): Promise<void> {
+  for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+    const chunk = ids.slice(i, i + INSERT_CHUNK);
+    await trx
+      .updateTable("outbox")
+      .from((eb) =>
+        eb
+          .selectFrom("outbox as b")
+          .select(["b.id", sql<number>`row_number() over (order by b.id)`.as("n")])
+          .where("b.id", "in", chunk)
+          .as("r"),
+      )
+      .set({ dispatched_at: now, dispatch_seq: sql<number>`${first + i - 1} + r.n` })
+      .whereRef("outbox.id", "=", "r.id")
+      .execute();
   }
 }
 
@@ -207,19 +250,35 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
     return toRecord(row);
   }
 
+  const findHandler = (trx: Executor, name: string) =>
+    trx.selectFrom("delivery_handlers").select(["start_after", "backfill_pending", "backfill_to_seq"]).where("name", "=", name).executeTakeFirst();
+
   return {
     async registerHandler(name, events, options = {}) {
       return atomically(db, async (trx) => {
         const now = stamp();
-        const existing = await trx.selectFrom("delivery_handlers").select(["start_after", "backfill_pending"]).where("name", "=", name).executeTakeFirst();
-        const startAfter = existing?.start_after ?? newId();
-        const backfillPending = existing === undefined ? options.fromBeginning === true : Number(existing.backfill_pending) === 1;
+        let existing = await findHandler(trx, name);
+        if (existing === undefined) {
+          // A new name starts under the dispatch lock: no dispatch is then half done, so every event
+          // was either dispatched before (position <= backfillUpTo) or will be with this handler known.
+          await lockDispatch(trx);
+          existing = await findHandler(trx, name);
+        }
+        if (existing !== undefined) {
+          await trx.updateTable("delivery_handlers").set({ events_json: JSON.stringify(events), last_seen_at: now }).where("name", "=", name).execute();
+          const backfillPending = Number(existing.backfill_pending) === 1;
+          return { created: false, startAfter: existing.start_after, backfillPending, backfillUpTo: backfillPending ? Number(existing.backfill_to_seq ?? 0) : 0 };
+        }
+        const fromBeginning = options.fromBeginning === true;
+        // From the beginning: every event dispatched from now on, plus a backfill of those dispatched
+        // before, by position rather than by an id, which another machine's clock or a late commit can put on either side.
+        const startAfter = fromBeginning ? "" : newId();
+        const backfillUpTo = fromBeginning ? await lastLanePosition(trx) : 0;
         await trx
           .insertInto("delivery_handlers")
-          .values({ name, events_json: JSON.stringify(events), start_after: startAfter, created_at: now, last_seen_at: now, backfill_pending: backfillPending ? 1 : 0 })
-          .onConflict((oc) => oc.column("name").doUpdateSet({ events_json: JSON.stringify(events), last_seen_at: now }))
+          .values({ name, events_json: JSON.stringify(events), start_after: startAfter, created_at: now, last_seen_at: now, backfill_pending: fromBeginning ? 1 : 0, backfill_to_seq: fromBeginning ? backfillUpTo : null })
           .execute();
-        return { created: existing === undefined, startAfter, backfillPending };
+        return { created: true, startAfter, backfillPending: fromBeginning, backfillUpTo };
       });
     },
 
@@ -236,16 +295,18 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
     },
 
     async backfill(filter, upTo, signal) {
-      let after = "";
+      let after = 0;
       let total = 0;
       while (signal?.aborted !== true) {
-        let query = db.selectFrom("outbox").select(["id", "account_id", "type"]).where("id", ">", after).where("id", "<=", upTo);
+        let query = db.selectFrom("outbox").select(["id", "account_id", "type", "dispatch_seq"]).where("dispatch_seq", ">", after).where("dispatch_seq", "<=", upTo);
         if (!filter.events.includes("*")) query = query.where("type", "in", [...filter.events]);
-        const rows = await query.orderBy("id").limit(INSERT_CHUNK).execute();
+        const rows = await query.orderBy("dispatch_seq").limit(INSERT_CHUNK).execute();
         if (rows.length === 0) return total;
-        await atomically(db, (trx) => insertDeliveries(trx, rows.map((r) => ({ consumer: filter.consumer, eventId: r.id, eventType: r.type, accountId: r.account_id })), clock));
+        // At the event's own position: below anything dispatched since, in the order other consumers got it.
+        const deliveries = rows.map((r) => ({ consumer: filter.consumer, eventId: r.id, eventType: r.type, accountId: r.account_id, laneSeq: Number(r.dispatch_seq) }));
+        await atomically(db, (trx) => insertDeliveries(trx, deliveries, clock));
         total += rows.length;
-        after = rows[rows.length - 1].id;
+        after = Number(rows[rows.length - 1].dispatch_seq);
       }
       return total;
     },
@@ -257,10 +318,12 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
       return atomically(db, async (trx) => {
         const now = stamp();
         // Taking this row's lock first makes dispatchers of several processes run one after the
-        // other, so lanes are always filled in outbox order (SQLite writers are serialised anyway).
+        // other (SQLite writers are serialised anyway), and this one sees only committed events:
+        // the positions it hands out follow commit order across batches, id order within one.
         await trx.updateTable("delivery_dispatch").set({ dispatched_at: now }).where("id", "=", 1).execute();
         const events = await trx.selectFrom("outbox").select(["id", "account_id", "type"]).where("dispatched_at", "is", null).orderBy("id").limit(limit).execute();
         if (events.length === 0) return 0;
+        const first = await takeLanePositions(trx, events.length);
         // Disabled webhooks too: their rows wait (only enabled targets are claimed) until they are enabled again.
         const webhooks = await trx.selectFrom("webhooks").select(["id", "events_json"]).execute();
         const handlers = await trx.selectFrom("delivery_handlers").select(["name", "events_json", "start_after"]).execute();
@@ -270,42 +333,21 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
           ...handlers.map((h) => ({ consumer: `handler:${h.name}`, events: JSON.parse(h.events_json) as string[], startAfter: h.start_after })),
         ];
         const rows: NewDelivery[] = [];
-        for (const event of events) {
+        for (const [i, event] of events.entries()) {
           for (const c of consumers) {
-            if (event.id > c.startAfter && acceptsEvent(c.events, event.type)) rows.push({ consumer: c.consumer, eventId: event.id, eventType: event.type, accountId: event.account_id });
+            if (event.id > c.startAfter && acceptsEvent(c.events, event.type)) rows.push({ consumer: c.consumer, eventId: event.id, eventType: event.type, accountId: event.account_id, laneSeq: first + i });
           }
         }
         await insertDeliveries(trx, rows, clock);
-        const ids = events.map((e) => e.id);
-        for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
-          await trx.updateTable("outbox").set({ dispatched_at: now }).where("id", "in", ids.slice(i, i + INSERT_CHUNK)).execute();
-        }
+        await markDispatched(trx, events.map((e) => e.id), first, now);
         return events.length;
       });
     },
 
     async due(consumers, limit, now = new Date(clock.now())) {
       if (consumers.length === 0 || limit <= 0) return [];
-      const at = toTimestamp(now);
-      // Only a lane's head may go: the first open delivery per (consumer, account), from the partial index.
-      const heads = db
-        .selectFrom("deliveries")
-        .select(["consumer", "account_key", (eb) => eb.fn.min("event_id").as("head")])
-        .where(IS_OPEN)
-        .where("consumer", "in", [...consumers])
-        .groupBy(["consumer", "account_key"])
-        .as("h");
-      const rows = await db
-        .selectFrom("deliveries as d")
-        .innerJoin(heads, (join) => join.onRef("h.consumer", "=", "d.consumer").onRef("h.head", "=", "d.event_id"))
-        .leftJoin("outbox as o", "o.id", "d.event_id")
-        .select(["d.id", "d.consumer", "d.event_id", "d.event_type", "d.account_key", "d.attempts", "o.payload_json", "o.created_at as event_created_at", "d.created_at"])
-        .where("d.status", "in", OPEN)
-        .where("d.next_attempt_at", "<=", at)
-        .where((eb) => eb.or([eb("d.lease_owner", "is", null), eb("d.lease_expires_at", "<", at)]))
-        .orderBy("d.event_id")
-        .limit(limit)
-        .execute();
+      // Only a lane's head may go: its first open delivery by position.
+      const rows = await selectDueLaneHeads(db, [...new Set(consumers)], toTimestamp(now), limit);
       return rows.map((r) => ({
         id: r.id,
         consumer: r.consumer,
@@ -392,13 +434,27 @@ export function createDeliveryRepository(db: Executor, clock: DatabaseClock = cr
 
     async replay(id) {
       const now = stamp();
-      const result = await db
-        .updateTable("deliveries")
-        .set({ status: "pending", attempts: 0, next_attempt_at: now, completed_at: null, lease_owner: null, lease_expires_at: null, updated_at: now })
-        .where("id", "=", id)
-        // Not while an attempt holds it: that attempt's outcome would be lost and a second one would run beside it.
-        .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_expires_at", "<", now)]))
-        .executeTakeFirst();
+      const result = await atomically(db, async (trx) => {
+        // A finished delivery goes to the back of its lane, as if dispatched now: back at its old
+        // place it would become the head beside the one being attempted, and jump the lane's queue.
+        const tail = await takeLanePositions(trx, 1);
+        return trx
+          .updateTable("deliveries")
+          .set((eb) => ({
+            status: "pending",
+            attempts: 0,
+            next_attempt_at: now,
+            completed_at: null,
+            lease_owner: null,
+            lease_expires_at: null,
+            updated_at: now,
+            lane_seq: eb.case().when("status", "in", OPEN).then(eb.ref("lane_seq")).else(tail).end(),
+          }))
+          .where("id", "=", id)
+          // Not while an attempt holds it: that attempt's outcome would be lost and a second one would run beside it.
+          .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_expires_at", "<", now)]))
+          .executeTakeFirst();
+      });
       if (Number(result.numUpdatedRows) === 0) {
         await get(id); // DELIVERY_NOT_FOUND when there is none
         throw new InboundError("DELIVERY_BUSY", {

@@ -120,6 +120,8 @@ export interface OutboxTable {
   created_at: string;
   /** When delivery fanned the event out to its consumers (0003); `null` until then. */
   dispatched_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The dispatcher's position when it took the event (0010): commit order, where ids are only clock order; `null` until then. */
+  dispatch_seq: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** `webhooks`: HTTP targets for events (0003). */
@@ -143,12 +145,17 @@ export interface WebhooksTable {
 export interface DeliveryHandlersTable {
   name: string;
   events_json: string;
-  /** An id minted at first registration: only events with a greater id are fanned out to it. */
+  /**
+   * An id minted at first registration: only events with a greater id are fanned out to it.
+   * `''` for a `fromBeginning` handler, which takes every event dispatched after it (0010).
+   */
   start_after: string;
   created_at: string;
   last_seen_at: string;
   /** 1 from a `fromBeginning` registration until its backfill finished (see migration 0009). */
   backfill_pending: ColumnType<number, number | undefined, number>;
+  /** For a `fromBeginning` handler: its backfill covers events dispatched at positions up to this one (0010). */
+  backfill_to_seq: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** Where one delivery stands. `retrying` blocks its account's later events for the same consumer; `parked` is the dead letter. */
@@ -162,6 +169,8 @@ export interface DeliveriesTable {
   event_type: string;
   /** The event's account id, or `""` for service-wide events; the ordering lane. */
   account_key: string;
+  /** Place in the lane (0010): the dispatcher's position for the event, or the tail at a replay. The lane's head is its lowest open one. */
+  lane_seq: number;
   status: DeliveryStatus;
   attempts: number;
   next_attempt_at: string;
@@ -179,6 +188,8 @@ export interface DeliveriesTable {
 export interface DeliveryDispatchTable {
   id: number;
   dispatched_at: string | null;
+  /** The last lane position handed out (0010); taken under this row's lock, so positions follow dispatch order. */
+  last_seq: ColumnType<number, number | undefined, number>;
 }
 
 /**

@@ -8,6 +8,7 @@ import { watchLeasesMigration } from "./0006-watch-leases.js";
 import { rawSpoolMigration } from "./0007-raw-spool.js";
 import { storeIdentityMigration } from "./0008-store-identity.js";
 import { handlerBackfillMigration } from "./0009-handler-backfill.js";
+import { laneOrderMigration } from "./0010-lane-order.js";
 import { sanitizerVersionMigration } from "./0011-sanitizer-version.js";
 
 /*
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0007-raw-spool": rawSpoolMigration,
   "0008-store-identity": storeIdentityMigration,
   "0009-handler-backfill": handlerBackfillMigration,
+  "0010-lane-order": laneOrderMigration,
   "0011-sanitizer-version": sanitizerVersionMigration,
 };
 
