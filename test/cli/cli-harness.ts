@@ -1,4 +1,5 @@
 import { PassThrough, Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { runCli } from "../../src/cli/program.js";
 
 /** What one in-process CLI run printed. */
@@ -24,5 +25,9 @@ export function capturedOutput(): { stdout: PassThrough; stderr: PassThrough; ou
 export async function cli(args: string[], env: Record<string, string | undefined>, stdin = ""): Promise<CliResult> {
   const { stdout, stderr, out, err } = capturedOutput();
   const code = await runCli(args, { stdout, stderr, stdin: Readable.from([stdin]), env });
+  // What was written may still be on its way to the 'data' listeners (a busy machine shows it).
+  stdout.end();
+  stderr.end();
+  await Promise.all([finished(stdout), finished(stderr)]);
   return { code, stdout: out(), stderr: err(), json: () => JSON.parse(out()) };
 }

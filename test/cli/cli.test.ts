@@ -106,7 +106,7 @@ describe.each(DIALECTS)("the inbound CLI on %s", (dialect) => {
 
     const target = mkdtempSync(join(tmpdir(), "inbound-att-"));
     const saved = await run(["attachments", "save", message.id, target, "--json"]);
-    expect(saved.code, saved.stderr).toBe(0);
+    expect(saved.code, `${saved.stderr}${saved.stdout}`).toBe(0);
     expect(readdirSync(target).sort()).toEqual(["attachment-1", "€ rates.pdf"].sort());
     expect(readFileSync(join(target, "€ rates.pdf")).toString()).toBe("%PDF-1.4\n");
 

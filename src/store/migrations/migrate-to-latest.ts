@@ -17,7 +17,13 @@ export async function migrateToLatest(db: Kysely<any>, options: { dialect: "sqli
   // schemas in one PostgreSQL database (one per tenant, or per test) it would find another's.
   const migrationTableSchema = options.dialect === "postgres" ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
   const migrator = new Migrator({ db, provider: createMigrationProvider(), migrationTableSchema });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  let { error, results = [] } = await migrator.migrateToLatest();
+  // Kysely looks for its own tables by reading the catalog of every schema, and PostgreSQL fails
+  // that read (3F000) when another client drops some other schema meanwhile (a tenant removed,
+  // a test finished): nothing of ours is wrong, so look again.
+  for (let attempt = 1; attempt <= 3 && otherSchemaDropped(error, migrationTableSchema); attempt++) {
+    ({ error, results = [] } = await migrator.migrateToLatest());
+  }
   if (error !== undefined) {
     const failed = results.find((r) => r.status === "Error")?.migrationName ?? "(before any migration)";
     throw new InboundError("STORE_FAILED", {
@@ -26,4 +32,12 @@ export async function migrateToLatest(db: Kysely<any>, options: { dialect: "sqli
     });
   }
   return results.filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+/** The error is PostgreSQL's "schema ... does not exist" about a schema other than `ours`. */
+function otherSchemaDropped(error: unknown, ours: string | undefined): boolean {
+  const pgError = error as { code?: string; message?: string } | undefined;
+  if (ours === undefined || pgError?.code !== "3F000") return false;
+  const named = /schema "([^"]+)" does not exist/.exec(pgError.message ?? "")?.[1];
+  return named !== undefined && named !== ours;
 }
