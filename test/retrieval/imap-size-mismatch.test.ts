@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import type { Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mailboxPool, startDovecot, type DovecotServer } from "../harness/dovecot.js";
 import { collect, rejection } from "../harness/expectations.js";
+import { rewritingProxy } from "../harness/rewriting-proxy.js";
 import { makeMessage, openRetrievalFixture, type RetrievalFixture } from "./retrieval-fixture.js";
 
 /** A message over the 4 MB line, so it is streamed in 1 MB partial FETCHes. */
@@ -12,38 +13,6 @@ function largeMessage(): string {
 }
 
 const sha256 = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");
-
-/**
- * A proxy in front of Dovecot that changes what one side says: `fromServer`
- * rewrites the server's replies, `fromClient` the client's commands. Both
- * see text, so only for tests whose messages are ASCII.
- */
-async function rewritingProxy(upstreamPort: number, rewrite: { fromServer?: (text: string) => string; fromClient?: (text: string) => string }): Promise<{ port: number; server: Server }> {
-  const server = createServer((client) => {
-    const upstream = connect(upstreamPort, "127.0.0.1");
-    // A token split across two reads would be missed: hold back the last partial line.
-    const relay = (change: ((text: string) => string) | undefined, to: NodeJS.WritableStream) => {
-      let held = "";
-      return (chunk: Buffer) => {
-        if (!change) return void to.write(chunk);
-        const text = held + chunk.toString("latin1");
-        const cut = text.lastIndexOf("\n") + 1;
-        held = text.slice(cut);
-        if (cut > 0) to.write(Buffer.from(change(text.slice(0, cut)), "latin1"));
-      };
-    };
-    upstream.on("data", relay(rewrite.fromServer, client));
-    client.on("data", relay(rewrite.fromClient, upstream));
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as AddressInfo).port, server };
-}
 
 /** Every RFC822.SIZE above 4 MB shifted by `delta`, as a server with a stale index reports it. */
 const misreportLargeSizes = (delta: number) => (text: string) =>

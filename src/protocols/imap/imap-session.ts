@@ -516,12 +516,15 @@ export class ImapSession {
    * Move the given UIDs to `folder`, creating it when it does not exist: UID
    * MOVE, or else COPY and then delete as {@link deleteMessages} does (so
    * without UIDPLUS the originals may stay behind, flagged `\Deleted`).
+   * Without MOVE, a message that already has its copy in `folder` (an earlier
+   * run, or this one before a dropped connection, copied it) is not copied
+   * again; see {@link copyAtMostOnce}.
    */
   async moveMessages(uids: readonly number[], folder: string, options: ImapMoveOptions = {}): Promise<ImapRemoveData> {
     if (uids.length === 0) return { removed: [], withheld: [], blockers: [] };
     await this.ensureFolder(folder);
-    if ((await this.has("MOVE")) || (await this.has("UIDPLUS"))) {
-      // Without MOVE, imapflow copies, then flags and UID EXPUNGEs exactly this set.
+    if (await this.has("MOVE")) {
+      // Sent again after a dropped connection, a MOVE finds the moved UIDs gone and does nothing.
       for (const set of uidSets(uids)) {
         await this.run("UID MOVE", async (c) => {
           const result = await c.messageMove(set, folder, { uid: true });
@@ -530,19 +533,85 @@ export class ImapSession {
       }
       return { removed: [...uids], withheld: [], blockers: [] };
     }
-    // Copying again what an earlier run copied would add a copy on every run until the
-    // EXPUNGE goes through. (A message someone else flagged after it was stored is left
+    // Flagged \Deleted: an earlier run copied them and got as far as flagging (without UIDPLUS its
+    // EXPUNGE may have been withheld). (A message someone else flagged after it was stored is left
     // uncopied too; it is stored, and was on its way out.)
     const flagged = new Set(options.resumed ? await this.run("UID SEARCH DELETED", searchDeleted) : []);
-    const toCopy = uids.filter((uid) => !flagged.has(uid));
-    for (const set of uidSets(toCopy)) {
-      await this.run("UID COPY", async (c) => {
-        const result = await c.messageCopy(set, folder, { uid: true });
-        if (!result) throw await refused(c, `The server refused to copy messages to "${folder}".`, { command: "UID COPY", folder });
-      });
+    let toCopy = uids.filter((uid) => !flagged.has(uid));
+    // An earlier run may have copied some and lost its connection before flagging them.
+    if (options.resumed) toCopy = await this.notYetIn(folder, toCopy);
+    await this.copyAtMostOnce(toCopy, folder);
+    return this.deleteMessages(uids, options);
+  }
+
+  /**
+   * UID COPY `uids` to `folder`. A COPY is the one command here that is not
+   * idempotent: sent again after the connection dropped (the server may have
+   * copied before the drop, and its OK is lost), it leaves a second copy. So
+   * it is never retried blindly: after a drop, only what has no copy in
+   * `folder` yet is copied, and a second drop is an error.
+   */
+  private async copyAtMostOnce(uids: readonly number[], folder: string): Promise<void> {
+    let left = [...uids];
+    for (let drops = 0; left.length > 0; drops++) {
+      try {
+        for (const set of uidSets(left)) {
+          const client = await this.ready();
+          await this.withTimeout("UID COPY", (async () => {
+            const result = await client.messageCopy(set, folder, { uid: true });
+            if (!result) throw await refused(client, `The server refused to copy messages to "${folder}".`, { command: "UID COPY", folder });
+          })());
+        }
+        return;
+      } catch (error) {
+        const classified = this.classify(error, "UID COPY");
+        if (drops > 0 || classified.code !== "CONNECTION_CLOSED" || this.options.signal?.aborted || this.closed) throw classified;
+        left = await this.notYetIn(folder, left);
+      }
     }
-    await this.addFlags(toCopy, ["\\Deleted"]);
-    return this.expungeOnly(uids, options);
+  }
+
+  /**
+   * Those of `uids` (of the selected folder) that have no copy in `folder`:
+   * one with the same Message-ID, size and internal date, all of which COPY
+   * keeps. A message without a Message-ID cannot be told from another and
+   * counts as not copied: a second copy is better than a move without one.
+   * Looks into `folder` read-only, then selects the original folder again
+   * (IMAP_UIDVALIDITY_CHANGED if it is no longer the same).
+   */
+  private async notYetIn(folder: string, uids: readonly number[]): Promise<number[]> {
+    const known = (await this.fetchMeta(uids)).filter((m) => m.messageId !== null);
+    if (known.length === 0) return [...uids];
+    const source = this.selected as string;
+    const validity = this.selectedValidity as string;
+    const copied = new Set<number>();
+    await this.run("EXAMINE", (c) => c.mailboxOpen(folder, { readOnly: true }));
+    // A reconnect meanwhile must come back to this folder, not the original.
+    this.selected = folder;
+    this.selectedValidity = undefined;
+    try {
+      for (const meta of known) {
+        const candidates = await this.run("UID SEARCH HEADER Message-ID", async (c) =>
+          found(c, await c.search({ header: { "message-id": meta.messageId as string } }, { uid: true }), "UID SEARCH HEADER"),
+        );
+        if (candidates.length === 0) continue;
+        const copies = await this.fetchMeta(candidates, { envelope: false });
+        const sameTime = (d: Date | null) => d === null || meta.internalDate === null || d.getTime() === meta.internalDate.getTime();
+        if (copies.some((copy) => copy.size === meta.size && sameTime(copy.internalDate))) copied.add(meta.uid);
+      }
+    } finally {
+      this.selected = source;
+      this.selectedValidity = validity;
+      const mailbox = await this.run("SELECT", (c) => c.mailboxOpen(source));
+      if (String(mailbox.uidValidity) !== validity) {
+        throw new InboundError("IMAP_UIDVALIDITY_CHANGED", {
+          message: `The UIDVALIDITY of "${source}" on ${this.options.host} changed from ${validity} to ${String(mailbox.uidValidity)} during the move; nothing more was done in this run, and the next run matches the folder's messages again.`,
+          retryable: true,
+          details: { folder: source, uidValidity: validity, newUidValidity: String(mailbox.uidValidity) },
+        });
+      }
+    }
+    return uids.filter((uid) => !copied.has(uid));
   }
 
   /**
