@@ -252,12 +252,15 @@ export function createMessageProcessor(options: {
    */
   async function refreshSanitized(accounts: (id: string) => Promise<ProcessAccount>, accountId: string | undefined): Promise<void> {
     let after: StaleSanitized | undefined;
+    // One lookup per account, not per message: a first pass after an upgrade covers every message.
+    const settings = new Map<string, Promise<ProcessAccount>>();
     for (;;) {
       const page = await store.messages.staleSanitized(SANITIZER_VERSION, 100, { accountId, after });
       if (page.length === 0) return;
       after = page[page.length - 1];
       for (const message of page) {
-        const { inlineImages } = await accounts(message.accountId);
+        if (!settings.has(message.accountId)) settings.set(message.accountId, accounts(message.accountId));
+        const { inlineImages } = await (settings.get(message.accountId) as Promise<ProcessAccount>);
         const attachments = inlineImages ? await store.messages.attachments(message.id) : [];
         const html = safeHtml(message.htmlBody ?? "", attachments, { inlineImages, inlineImageUrl: options.inlineImageUrl });
         // A parse that saved meanwhile wrote its own, current one: then this is not written.

@@ -1,20 +1,12 @@
-import { sql, type ExpressionBuilder, type RawBuilder, type SqlBool } from "kysely";
+import { sql, type ExpressionBuilder, type RawBuilder, type Selectable, type SqlBool } from "kysely";
 import type { Executor } from "./executor.js";
 import type { DeliveriesTable, Schema } from "./schema.js";
 
 /** A lane head whose turn has come, with its event's payload (`null` when the outbox row is gone). */
-export interface DueLaneHead {
-  id: string;
-  consumer: string;
-  event_id: string;
-  event_type: string;
-  account_key: string;
-  lane_seq: number;
-  attempts: number;
+export type DueLaneHead = Pick<Selectable<DeliveriesTable>, "id" | "consumer" | "event_id" | "event_type" | "account_key" | "lane_seq" | "attempts" | "created_at"> & {
   payload_json: string | null;
   event_created_at: string | null;
-  created_at: string;
-}
+};
 
 /** `status in ('pending', 'retrying')` with literals, so both databases see it matches the partial lane index. */
 const IS_OPEN = sql<SqlBool>`status in ('pending', 'retrying')`;

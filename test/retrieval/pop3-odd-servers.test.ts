@@ -30,6 +30,20 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
 
   const message = (n: number) => `Subject: message ${n}\r\nMessage-ID: <odd-${n}@example.com>\r\n\r\nbody ${n}\r\n`;
 
+  /** A server listing messages 1 and 3 under one UIDL ("same"), message 2 under its own. */
+  function startSharedUidlServer() {
+    const bodies = [message(1), message(2), message(3)];
+    return startFakePop3({
+      onCommand: async (line, session) => {
+        if (line === "UIDL") await session.send("+OK\r\n1 same\r\n2 unique\r\n3 same\r\n.\r\n");
+        else if (line === "LIST") await session.send(`+OK\r\n${bodies.map((b, i) => `${i + 1} ${Buffer.byteLength(b)}\r\n`).join("")}.\r\n`);
+        else if (line.startsWith("RETR ")) await session.send(`+OK\r\n${bodies[Number(line.slice(5)) - 1]}.\r\n`);
+        else if (line.startsWith("DELE ")) await session.send("+OK\r\n");
+        else return false;
+      },
+    });
+  }
+
   /**
    * A scripted mailbox that behaves as RFC 1939 says: DELE only marks, QUIT
    * removes the marked messages, and the next session numbers the rest anew.
@@ -135,16 +149,7 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
   });
 
   it("deletes nothing by a UIDL the server lists twice, and says so", async () => {
-    const bodies = [message(1), message(2), message(3)];
-    server = await startFakePop3({
-      onCommand: async (line, session) => {
-        if (line === "UIDL") await session.send("+OK\r\n1 same\r\n2 unique\r\n3 same\r\n.\r\n");
-        else if (line === "LIST") await session.send(`+OK\r\n${bodies.map((b, i) => `${i + 1} ${Buffer.byteLength(b)}\r\n`).join("")}.\r\n`);
-        else if (line.startsWith("RETR ")) await session.send(`+OK\r\n${bodies[Number(line.slice(5)) - 1]}.\r\n`);
-        else if (line.startsWith("DELE ")) await session.send("+OK\r\n");
-        else return false;
-      },
-    });
+    server = await startSharedUidlServer();
     inbound = await openInbound({ after: "delete" });
 
     const summary = await inbound.fetch("odd");
@@ -159,15 +164,7 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
   });
 
   it("says once, with after=none, that of two messages sharing a UIDL only the first was stored", async () => {
-    const bodies = [message(1), message(2), message(3)];
-    server = await startFakePop3({
-      onCommand: async (line, session) => {
-        if (line === "UIDL") await session.send("+OK\r\n1 same\r\n2 unique\r\n3 same\r\n.\r\n");
-        else if (line === "LIST") await session.send(`+OK\r\n${bodies.map((b, i) => `${i + 1} ${Buffer.byteLength(b)}\r\n`).join("")}.\r\n`);
-        else if (line.startsWith("RETR ")) await session.send(`+OK\r\n${bodies[Number(line.slice(5)) - 1]}.\r\n`);
-        else return false;
-      },
-    });
+    server = await startSharedUidlServer();
     inbound = await openInbound({ after: "none" });
 
     expect(await inbound.fetch("odd")).toMatchObject({ fetched: 3, stored: 2, duplicates: 1 });

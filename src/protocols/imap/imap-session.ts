@@ -1,7 +1,7 @@
 import type { EventEmitter } from "node:events";
 import { Transform, type Readable } from "node:stream";
 import { ImapFlow, type FetchMessageObject } from "imapflow";
-import { InboundError } from "../../core/inbound-error.js";
+import { InboundError, isInboundError } from "../../core/inbound-error.js";
 import { withDeadline } from "../../core/with-deadline.js";
 import type { ServerConnectionOptions } from "../server-connection-options.js";
 import { imapFlowOptions } from "./imap-client-options.js";
@@ -216,11 +216,7 @@ export class ImapSession {
         // MOVE would act on mail that was never stored. Stop; the next run resynchronises.
         client.close();
         this.client = undefined;
-        throw new InboundError("IMAP_UIDVALIDITY_CHANGED", {
-          message: `The UIDVALIDITY of "${folder}" on ${this.options.host} changed from ${validity} to ${String(mailbox.uidValidity)} while reconnecting; nothing more was done in this run, and the next run matches the folder's messages again.`,
-          retryable: true,
-          details: { folder, uidValidity: validity, newUidValidity: String(mailbox.uidValidity) },
-        });
+        throw uidValidityChanged(this.options.host, folder, validity, mailbox.uidValidity, "while reconnecting");
       }
       this.selected = folder;
       this.selectedValidity = validity;
@@ -230,19 +226,25 @@ export class ImapSession {
 
   /**
    * Run one command with the timeout; on a dropped connection reconnect once
-   * and try again (every command used here is idempotent by UID).
+   * and try again, as every command here is idempotent by UID, except UID
+   * COPY: it passes `retry: false` (see {@link copyAtMostOnce}).
    */
-  private async run<T>(command: string, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
+  private async run<T>(command: string, fn: (client: ImapFlow) => Promise<T>, options: { retry: boolean } = { retry: true }): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.ready();
       try {
         return await this.withTimeout(command, fn(client));
       } catch (error) {
         const classified = this.classify(error, command);
-        if (attempt === 0 && classified.code === "CONNECTION_CLOSED" && !this.options.signal?.aborted && !this.closed) continue;
+        if (options.retry && attempt === 0 && this.droppedUnderUs(classified)) continue;
         throw classified;
       }
     }
+  }
+
+  /** The connection closed under a command, not because this session was cancelled or closed. */
+  private droppedUnderUs(error: unknown): boolean {
+    return isInboundError(error) && error.code === "CONNECTION_CLOSED" && !this.options.signal?.aborted && !this.closed;
   }
 
   /** Every folder on the server. */
@@ -552,22 +554,16 @@ export class ImapSession {
    * `folder` yet is copied, and a second drop is an error.
    */
   private async copyAtMostOnce(uids: readonly number[], folder: string): Promise<void> {
-    let left = [...uids];
-    for (let drops = 0; left.length > 0; drops++) {
-      try {
-        for (const set of uidSets(left)) {
-          const client = await this.ready();
-          await this.withTimeout("UID COPY", (async () => {
-            const result = await client.messageCopy(set, folder, { uid: true });
-            if (!result) throw await refused(client, `The server refused to copy messages to "${folder}".`, { command: "UID COPY", folder });
-          })());
-        }
-        return;
-      } catch (error) {
-        const classified = this.classify(error, "UID COPY");
-        if (drops > 0 || classified.code !== "CONNECTION_CLOSED" || this.options.signal?.aborted || this.closed) throw classified;
-        left = await this.notYetIn(folder, left);
-      }
+    const copy = (set: string) =>
+      this.run("UID COPY", async (c) => {
+        const result = await c.messageCopy(set, folder, { uid: true });
+        if (!result) throw await refused(c, `The server refused to copy messages to "${folder}".`, { command: "UID COPY", folder });
+      }, { retry: false });
+    try {
+      for (const set of uidSets(uids)) await copy(set);
+    } catch (error) {
+      if (!this.droppedUnderUs(error)) throw error;
+      for (const set of uidSets(await this.notYetIn(folder, uids))) await copy(set);
     }
   }
 
@@ -603,13 +599,7 @@ export class ImapSession {
       this.selected = source;
       this.selectedValidity = validity;
       const mailbox = await this.run("SELECT", (c) => c.mailboxOpen(source));
-      if (String(mailbox.uidValidity) !== validity) {
-        throw new InboundError("IMAP_UIDVALIDITY_CHANGED", {
-          message: `The UIDVALIDITY of "${source}" on ${this.options.host} changed from ${validity} to ${String(mailbox.uidValidity)} during the move; nothing more was done in this run, and the next run matches the folder's messages again.`,
-          retryable: true,
-          details: { folder: source, uidValidity: validity, newUidValidity: String(mailbox.uidValidity) },
-        });
-      }
+      if (String(mailbox.uidValidity) !== validity) throw uidValidityChanged(this.options.host, source, validity, mailbox.uidValidity, "during the move");
     }
     return uids.filter((uid) => !copied.has(uid));
   }
@@ -694,6 +684,15 @@ async function found(client: ImapFlow, result: number[] | false | undefined, com
 /** UIDs of the selected folder's messages flagged `\Deleted`, by anyone. */
 async function searchDeleted(client: ImapFlow): Promise<number[]> {
   return found(client, await client.search({ deleted: true }, { uid: true }), "UID SEARCH DELETED");
+}
+
+/** The selected folder came back with another UIDVALIDITY: every UID the caller holds may now name another message. */
+function uidValidityChanged(host: string, folder: string, validity: string, now: unknown, when: string): InboundError {
+  return new InboundError("IMAP_UIDVALIDITY_CHANGED", {
+    message: `The UIDVALIDITY of "${folder}" on ${host} changed from ${validity} to ${String(now)} ${when}; nothing more was done in this run, and the next run matches the folder's messages again.`,
+    retryable: true,
+    details: { folder, uidValidity: validity, newUidValidity: String(now) },
+  });
 }
 
 /** True when the server has no byte at `offset` of message `uid`: its copy ends there. */
