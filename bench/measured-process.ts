@@ -14,6 +14,8 @@ export interface MeasuredProcess {
   peakRss: number;
   /** How peakRss was taken. */
   rssSource: "time -v" | "VmHWM";
+  /** CPU time of the process, user + system, every thread (from GNU `time -v`; absent without it). */
+  cpuMs?: number;
 }
 
 /** Options for {@link runMeasured}. */
@@ -25,8 +27,8 @@ export interface RunMeasuredOptions {
 const GNU_TIME = "/usr/bin/time";
 
 /**
- * Run `command args` as a child process and report its output, wall time
- * and peak RSS. Peak RSS comes from GNU `time -v` (the kernel's maxrss of the
+ * Run `command args` as a child process and report its output, wall time,
+ * peak RSS and (with GNU time) CPU time. Peak RSS comes from GNU `time -v` (the kernel's maxrss of the
  * waited child, exact) when installed, else from sampling VmHWM in
  * /proc/<pid>/status every 20 ms (the high-water mark is monotonic, so only
  * the last 20 ms can be missed).
@@ -68,12 +70,16 @@ export async function runMeasured(command: string, args: readonly string[], opti
     });
     const wallMs = performance.now() - started;
     let peakRss = sampled;
+    let cpuMs: number | undefined;
     if (useTime) {
       const report = readFileSync(timeFile, "utf8");
       const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
       peakRss = match ? Number(match[1]) * 1024 : 0;
+      const seconds = (label: string) => Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? NaN);
+      const cpu = (seconds("User") + seconds("System")) * 1000;
+      if (Number.isFinite(cpu)) cpuMs = cpu;
     }
-    return { code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"), wallMs, peakRss, rssSource: useTime ? "time -v" : "VmHWM" };
+    return { code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"), wallMs, peakRss, rssSource: useTime ? "time -v" : "VmHWM", cpuMs };
   } finally {
     if (sampler) clearInterval(sampler);
     rmSync(scratch, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import type { CorpusStats } from "./corpus.js";
 
 /** One measured run. For `inbound fetch`, `ms` is durationMs (fully processed) and `takenMs` the durably-taken time. */
 export interface Measurement {
-  key: "ceiling" | "naive" | "imap" | "imaps" | "pop3" | "pop3s";
+  key: "ceiling" | "floor" | "naive" | "imap" | "imaps" | "pop3" | "pop3s";
   label: string;
   messages: number;
   /** Corpus bytes moved. */
@@ -14,6 +14,8 @@ export interface Measurement {
   peakRss: number;
   /** Child process wall time, start-up included. */
   wallMs: number;
+  /** Child process CPU time (user + system, all threads, start-up included), when measured. */
+  cpuMs?: number;
   /** How many runs this figure summarises (see {@link medianRun}); 1 when absent. */
   runs?: number;
 }
@@ -31,6 +33,7 @@ export function medianRun(runs: readonly Measurement[]): Measurement {
     return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
   const taken = runs.map((r) => r.takenMs).filter((t): t is number => t !== undefined);
+  const cpu = runs.map((r) => r.cpuMs).filter((t): t is number => t !== undefined);
   const errors = runs.map((r) => r.parseErrors).filter((e): e is number => e !== undefined);
   return {
     ...runs[0],
@@ -39,6 +42,7 @@ export function medianRun(runs: readonly Measurement[]): Measurement {
     parseErrors: errors.length === 0 ? undefined : Math.max(...errors),
     peakRss: Math.max(...runs.map((r) => r.peakRss)),
     wallMs: median(runs.map((r) => r.wallMs)),
+    cpuMs: cpu.length === 0 ? undefined : median(cpu),
     runs: runs.length,
   };
 }
@@ -125,12 +129,41 @@ function runsOf(measurements: readonly Measurement[]): string {
   return counts.join("/");
 }
 
-export function formatReport(corpus: CorpusStats, measurements: readonly Measurement[], targets: readonly TargetResult[]): string {
+/**
+ * What bounds the two speed targets on this machine, from this run's own
+ * numbers: how close to (a) the take floor (a') gets, and, for each inbound
+ * protocol, the CPU time 1.5 × (b) leaves on `cores` cores against the CPU
+ * time the run used. Empty lines when the inputs were not measured.
+ */
+export function budgetLines(measurements: readonly Measurement[], cores: number): string[] {
+  const by = new Map(measurements.map((m) => [m.key, m]));
+  const ceiling = by.get("ceiling");
+  const floor = by.get("floor");
+  const naive = by.get("naive");
+  const lines: string[] = [];
+  if (ceiling && floor) {
+    lines.push(`Take floor: (a') runs at ${(ceiling.ms / floor.ms).toFixed(2)}× the rate of (a); the IMAP durably-taken target asks 0.50×.`);
+  }
+  if (naive) {
+    const allowedMs = naive.ms / 1.5;
+    for (const key of ["imap", "imaps", "pop3", "pop3s"] as const) {
+      const m = by.get(key);
+      if (m?.cpuMs === undefined) continue;
+      lines.push(
+        `${key.toUpperCase()}: 1.5 × (b) means done in ≤ ${(allowedMs / 1000).toFixed(2)} s, i.e. ≤ ${((allowedMs * cores) / 1000).toFixed(1)} CPU-s on ${cores} cores;` +
+          ` the run used ${(m.cpuMs / 1000).toFixed(1)} CPU-s (${(m.cpuMs / (allowedMs * cores)).toFixed(2)}× that, Dovecot not counted).`,
+      );
+    }
+  }
+  return lines;
+}
+
+export function formatReport(corpus: CorpusStats, measurements: readonly Measurement[], targets: readonly TargetResult[], cores = 2): string {
   const f = (n: number | undefined, digits = 0) => (n === undefined ? "-" : n.toFixed(digits));
-  const rows = [["measurement", "taken msg/s", "taken MB/s", "processed msg/s", "processed MB/s", "taken s", "total s", "peak RSS MB", "parse errors"]];
+  const rows = [["measurement", "taken msg/s", "taken MB/s", "processed msg/s", "processed MB/s", "taken s", "total s", "CPU s", "peak RSS MB", "parse errors"]];
   for (const m of measurements) {
     const r = rates(m);
-    rows.push([m.label, f(r.taken), f(r.takenMb, 1), f(r.processed), f(r.processedMb, 1), f(m.takenMs === undefined ? undefined : m.takenMs / 1000, 2), f(m.ms / 1000, 2), f(m.peakRss / MiB), f(m.parseErrors)]);
+    rows.push([m.label, f(r.taken), f(r.takenMb, 1), f(r.processed), f(r.processedMb, 1), f(m.takenMs === undefined ? undefined : m.takenMs / 1000, 2), f(m.ms / 1000, 2), f(m.cpuMs === undefined ? undefined : m.cpuMs / 1000, 1), f(m.peakRss / MiB), f(m.parseErrors)]);
   }
   const charsets = Object.entries(corpus.byCharset).map(([c, n]) => `${c} ${n}`).join(", ");
   const lines = [
@@ -140,9 +173,12 @@ export function formatReport(corpus: CorpusStats, measurements: readonly Measure
     "",
     pad(rows),
     "",
-    "(a)/(b): one rate (bytes downloaded / parsed). inbound: taken = fetched / takenMs (raw stored, checkpointed,",
+    "(a)/(a')/(b): one rate (bytes downloaded / stored / parsed). inbound: taken = fetched / takenMs (raw stored, checkpointed,",
     "after-action done); processed = stored / durationMs (parsed, sanitized, attachments stored). MB = MiB.",
-    `Each time is the median of ${runsOf(measurements)} run(s), taken in rounds (a), (b), IMAP, ...; peak RSS is the highest of them.`,
+    `Each time is the median of ${runsOf(measurements)} run(s), taken in rounds (a), (a'), (b), IMAP, ...; peak RSS is the highest of them.`,
+    "CPU s: the process's user + system time, all threads, start-up included (GNU time).",
+    "",
+    ...budgetLines(measurements, cores),
     "",
     pad([["target", "measured", "required", "result"], ...targets.map((t) => [t.name, t.measured, t.required, t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL"])]),
     "",

@@ -7,10 +7,11 @@
  * Environment:
  *   BENCH_N     messages in the corpus (default 2000)
  *   BENCH_SEED  corpus seed (default 20240601)
- *   BENCH_ONLY  comma list of measurements to run (ceiling,naive,imap,imaps,pop3,pop3s); default all
+ *   BENCH_ONLY  comma list of measurements to run (ceiling,floor,naive,imap,imaps,pop3,pop3s); default all
  *   BENCH_RUNS  rounds of every measurement (default 3); each figure is the median, peak RSS the highest
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDovecot, removeDovecotDir, type DovecotServer } from "../test/harness/dovecot.js";
@@ -25,7 +26,7 @@ const work = join(here, ".work");
 const N = Number(process.env.BENCH_N ?? 2000);
 const SEED = Number(process.env.BENCH_SEED ?? 20240601);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
-const ONLY = new Set((process.env.BENCH_ONLY ?? "ceiling,naive,imap,imaps,pop3,pop3s").split(",").map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? "ceiling,floor,naive,imap,imaps,pop3,pop3s").split(",").map((s) => s.trim()));
 const USER = { name: "bench", password: "bench-secret" };
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
 const CLI = join(root, "dist", "bin", "inbound.js");
@@ -59,20 +60,23 @@ function probeEnv(dovecot: DovecotServer): NodeJS.ProcessEnv {
   return { ...process.env, BENCH_IMAP: JSON.stringify({ host: dovecot.host, port: dovecot.ports.imap, user: USER.name, password: USER.password }) };
 }
 
-async function measureProbe(dovecot: DovecotServer, mode: "fetch" | "parse", label: string, corpusBytes: number): Promise<Measurement> {
+const PROBE_KEYS = { fetch: "ceiling", durable: "floor", parse: "naive" } as const;
+
+async function measureProbe(dovecot: DovecotServer, mode: keyof typeof PROBE_KEYS, label: string, corpusBytes: number): Promise<Measurement> {
   log(`measuring ${label} ...`);
-  const run = await runMeasured("node", [PROBE, mode], { env: probeEnv(dovecot) });
+  const run = await runMeasured("node", [PROBE, mode], { env: { ...probeEnv(dovecot), BENCH_SPOOL_DIR: work } });
   if (run.code !== 0) throw new Error(`${label} failed (exit ${run.code}): ${run.stderr}`);
   const result = JSON.parse(run.stdout.trim().split("\n").pop() as string) as { messages: number; bytes: number; ms: number };
   if (result.messages !== N) throw new Error(`${label} saw ${result.messages} messages, expected ${N}`);
   return {
-    key: mode === "fetch" ? "ceiling" : "naive",
+    key: PROBE_KEYS[mode],
     label,
     messages: result.messages,
     bytes: corpusBytes,
     ms: result.ms,
     peakRss: run.peakRss,
     wallMs: run.wallMs,
+    cpuMs: run.cpuMs,
   };
 }
 
@@ -110,6 +114,7 @@ async function measureInbound(dovecot: DovecotServer, protocol: "imap" | "imaps"
       parseErrors: summary.parseErrors,
       peakRss: run.peakRss,
       wallMs: run.wallMs,
+      cpuMs: run.cpuMs,
     };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -133,6 +138,7 @@ async function main(): Promise<void> {
       if (RUNS > 1) log(`round ${round} of ${RUNS}`);
       const measured: Measurement[] = [];
       if (ONLY.has("ceiling")) measured.push(await measureProbe(dovecot, "fetch", "(a) bare imapflow UID FETCH 1:* BODY.PEEK[]", corpus.bytes));
+      if (ONLY.has("floor")) measured.push(await measureProbe(dovecot, "durable", "(a') (a) + SHA-256 + append, fsync per 100", corpus.bytes));
       if (ONLY.has("naive")) measured.push(await measureProbe(dovecot, "parse", "(b) imapflow + simpleParser, 1 thread", corpus.bytes));
       for (const protocol of ["imap", "imaps", "pop3", "pop3s"] as const) {
         if (ONLY.has(protocol)) measured.push(await measureInbound(dovecot, protocol, caFile, corpus.bytes));
@@ -142,7 +148,7 @@ async function main(): Promise<void> {
     const measurements = rounds[0].map((_, i) => medianRun(rounds.map((measured) => measured[i])));
 
     const targets = evaluateTargets(measurements);
-    process.stdout.write(formatReport(corpus, measurements, targets));
+    process.stdout.write(formatReport(corpus, measurements, targets, availableParallelism()));
     const results = join(here, "results");
     mkdirSync(results, { recursive: true });
     const json = { at: new Date().toISOString(), node: process.version, seed: SEED, corpus, measurements, targets, rounds };

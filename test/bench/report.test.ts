@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evaluateTargets, medianRun, type Measurement } from "../../bench/report.js";
+import { budgetLines, evaluateTargets, medianRun, type Measurement } from "../../bench/report.js";
 
 const MiB = 1024 * 1024;
 const run = (key: Measurement["key"], ms: number, extra: Partial<Measurement> = {}): Measurement => ({
@@ -39,5 +39,28 @@ describe("benchmark rounds", () => {
     const rss = targets.find((t) => t.name.startsWith("IMAP peak RSS"));
     expect(taken?.pass).toBe(true);
     expect(rss?.pass).toBe(false);
+  });
+});
+
+describe("benchmark budget", () => {
+  it("states how close the take floor gets to (a), and the CPU time 1.5 × (b) leaves against what each run used", () => {
+    const measurements = [
+      run("ceiling", 1000),
+      run("floor", 2500),
+      run("naive", 12_000),
+      run("imap", 11_000, { takenMs: 3000, cpuMs: 20_000 }),
+      run("pop3", 10_000, { takenMs: 2500 }),
+    ];
+    const lines = budgetLines(measurements, 2);
+    expect(lines).toEqual([
+      "Take floor: (a') runs at 0.40× the rate of (a); the IMAP durably-taken target asks 0.50×.",
+      "IMAP: 1.5 × (b) means done in ≤ 8.00 s, i.e. ≤ 16.0 CPU-s on 2 cores; the run used 20.0 CPU-s (1.25× that, Dovecot not counted).",
+    ]);
+    expect(budgetLines([run("imap", 11_000, { cpuMs: 20_000 })], 2)).toEqual([]);
+  });
+
+  it("keeps the median CPU time of the rounds, and none when it was not measured", () => {
+    expect(medianRun([run("imap", 1, { cpuMs: 30 }), run("imap", 1, { cpuMs: 10 }), run("imap", 1, { cpuMs: 20 })]).cpuMs).toBe(20);
+    expect(medianRun([run("imap", 1)]).cpuMs).toBeUndefined();
   });
 });
