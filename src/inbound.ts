@@ -117,6 +117,20 @@ export interface Inbound {
   close(): Promise<void>;
 }
 
+/**
+ * What makes `next` point at another mailbox than `current` (a new host,
+ * user, or protocol family, as words for the event), or null when it is the
+ * same one. Port and security reach the same mailbox; a folder change needs
+ * nothing, since IMAP identities carry their folder.
+ */
+function mailboxChange(current: Pick<Account, "host" | "username" | "protocol">, next: Pick<Account, "host" | "username" | "protocol">): string | null {
+  const changes: string[] = [];
+  if (current.host.toLowerCase() !== next.host.toLowerCase()) changes.push(`host ${current.host} → ${next.host}`);
+  if (current.username !== next.username) changes.push(`user ${current.username} → ${next.username}`);
+  if (isImapProtocol(current.protocol) !== isImapProtocol(next.protocol)) changes.push(`protocol ${current.protocol} → ${next.protocol}`);
+  return changes.length === 0 ? null : changes.join(", ");
+}
+
 /** Create an {@link Inbound}: opens (and migrates) the store and loads the encryption keys. */
 export async function createInbound(options: InboundOptions): Promise<Inbound> {
   const log = options.logger ?? silentLogger();
@@ -168,7 +182,33 @@ export async function createInbound(options: InboundOptions): Promise<Inbound> {
       const { id: _id, state: _s, stateDetail: _sd, lastRunAt: _l, lastError: _le, createdAt: _c, updatedAt: _u, ...settings } = current;
       const next = updateAccountSettings({ ...settings, password: secret }, patch);
       const { password: newSecret, ...rest } = next;
-      return store.accounts.update(current.id, rest, "password" in patch ? box.seal(newSecret) : undefined);
+      const sealed = "password" in patch ? box.seal(newSecret) : undefined;
+      const moved = mailboxChange(current, next);
+      if (moved === null) return store.accounts.update(current.id, rest, sealed);
+      // Another mailbox: its UIDs and UIDLs name other messages than the stored ones. Retire the
+      // ledger's keys (and the IMAP checkpoints) with the settings, so that none of its messages is
+      // taken for stored; the next run matches them to stored ones by Message-ID, size and date.
+      // After a running retrieval, which would go on recording the old mailbox's identities.
+      const release = await lock.acquire(current.id, { wait: true });
+      try {
+        return await store.transaction(async (trx) => {
+          const updated = await store.accounts.update(current.id, rest, sealed, trx);
+          const retired = await store.messages.retireSources(trx, current.id);
+          await store.checkpoints.forgetAll(trx, current.id);
+          await store.events.append(trx, {
+            accountId: current.id,
+            type: "account.mailbox_changed",
+            level: "info",
+            message:
+              `The account now points at another mailbox (${moved}). The ${retired} message identities of the old one were set aside; ` +
+              "the next run matches the messages it finds to stored ones by Message-ID, size and date, and fetches the rest.",
+            data: { changed: moved, retired },
+          });
+          return updated;
+        });
+      } finally {
+        await release();
+      }
     },
     async removeAccount(nameOrId) {
       const account = await store.accounts.get(nameOrId);

@@ -26,6 +26,9 @@ export async function retrieveImap(run: ProtocolRun): Promise<void> {
     const uids = await session.searchAll();
     if (checkpoint && checkpoint.uidValidity !== status.uidValidity) {
       await resynchronise(run, session, folder, checkpoint.uidValidity, status.uidValidity, uids);
+    } else if (!checkpoint && (await store.messages.hasRetiredSources(account.id))) {
+      // The account points at another mailbox now (see Inbound.updateAccount): this folder's first run there.
+      await resynchronise(run, session, folder, null, status.uidValidity, uids);
     }
     const stored = await store.messages.storedImapUids(account.id, folder, status.uidValidity);
     // UIDs whose message this run knows to be stored (and the same on the server): only they may
@@ -173,31 +176,34 @@ async function reportSizeMismatches(run: ProtocolRun, mismatches: readonly ImapS
 }
 
 /**
- * The folder's UIDVALIDITY changed: every old UID is meaningless. Match the
- * messages now on the server to stored ones by Message-ID + size + date and
- * link them under their new UIDs, so they are neither stored twice nor lost;
- * whatever does not match is fetched as new.
+ * The folder's UIDVALIDITY changed, or the account points at another mailbox
+ * (`oldValidity` null): every old UID is meaningless. Match the messages now
+ * on the server to stored ones by Message-ID + size + date and link them
+ * under their new UIDs, so they are neither stored twice nor lost; whatever
+ * does not match is fetched as new.
  */
-async function resynchronise(run: ProtocolRun, session: ImapSession, folder: string, oldValidity: string, newValidity: string, uids: number[]): Promise<void> {
+async function resynchronise(run: ProtocolRun, session: ImapSession, folder: string, oldValidity: string | null, newValidity: string, uids: number[]): Promise<void> {
   const { account, store } = run;
   const metas = await session.fetchMeta(uids);
   let relinked = 0;
   let highest = 0;
   await store.transaction(async (trx) => {
     for (const meta of metas) {
-      const match = await store.messages.findResyncMatch(account.id, folder, { messageIdHeader: meta.messageId, size: meta.size, sentDate: meta.date, uidValidity: newValidity }, trx);
+      // After a protocol change the stored messages came by POP3, which records no folder.
+      const match = await store.messages.findResyncMatch(account.id, folder, { messageIdHeader: meta.messageId, size: meta.size, sentDate: meta.date, uidValidity: newValidity, anyFolder: oldValidity === null }, trx);
       if (!match.found) continue;
       const { linked } = await store.messages.linkSource(trx, account.id, sourceKey({ protocol: "imap", folder, uidValidity: newValidity, uid: meta.uid }), match.messageId);
       if (linked) relinked++;
       highest = Math.max(highest, meta.uid);
     }
     await store.checkpoints.advance(trx, account.id, folder, newValidity, highest);
-    const data = { folder, oldUidValidity: oldValidity, newUidValidity: newValidity, onServer: metas.length, relinked };
+    const data = { folder, reason: oldValidity === null ? "mailbox_changed" : "uidvalidity_changed", oldUidValidity: oldValidity, newUidValidity: newValidity, onServer: metas.length, relinked };
+    const what = oldValidity === null ? `The account points at another mailbox now` : `UIDVALIDITY of "${folder}" changed from ${oldValidity} to ${newValidity}`;
     await store.events.append(trx, {
       accountId: account.id,
       type: "mailbox.reset",
       level: "warn",
-      message: `UIDVALIDITY of "${folder}" changed from ${oldValidity} to ${newValidity}; ${relinked} of ${metas.length} message(s) matched stored ones, the rest will be fetched.`,
+      message: `${what}; ${relinked} of ${metas.length} message(s) in "${folder}" matched stored ones, the rest will be fetched.`,
       data,
     });
     await appendOutbox(trx, { accountId: account.id, type: "mailbox.reset", payload: data });

@@ -5,11 +5,57 @@ import type { Pop3Capabilities } from "../protocols/pop3/pop3-capabilities.js";
 import { connectPop3, type Pop3Client } from "../protocols/pop3/pop3-client.js";
 import { Pop3ReplyError } from "../protocols/pop3/pop3-reply-error.js";
 import type { TakenMessage } from "../store/message-repository.js";
-import { sourceKey } from "../store/source-key.js";
+import { appendOutbox } from "../store/append-outbox.js";
+import { POP3_SOURCE_KEY_PREFIX, sourceKey } from "../store/source-key.js";
 import { accountConnection } from "./account-connection.js";
+import { sniffHeaders } from "./header-sniffer.js";
 import { confirmLeftovers, nameFirstFive, reportLeftOnServer, warnAboutSource } from "./leftovers.js";
 import { runBatches, type Batch, type RawTaker } from "./raw-taker.js";
 import { chunks, type ProtocolRun } from "./retrieve-account.js";
+
+/**
+ * The account points at another mailbox now: the UIDLs it stored name other
+ * messages there, or the same ones (the same maildrop under a new host name,
+ * or reached by POP3 instead of IMAP). Read each listed message's header
+ * (TOP n 0) and link those whose Message-ID, size and date match a stored
+ * message under their UIDL, so they are not stored twice; the rest are
+ * fetched as new. A server without TOP gets no matching: everything there is
+ * fetched, which may store a message twice but never loses one.
+ */
+async function resynchronisePop3(run: ProtocolRun, client: Pop3Client, listing: ReadonlyArray<{ number: number; uidl: string }>, sizes: ReadonlyMap<number, number>): Promise<void> {
+  const { account, store } = run;
+  const found: Array<{ uidl: string; messageIdHeader: string | null; size: number; date: Date | null }> = [];
+  let noTop: string | null = null;
+  for (const entry of listing) {
+    try {
+      const headers = sniffHeaders(await client.top(entry.number, 0));
+      found.push({ uidl: entry.uidl, messageIdHeader: headers.messageId, size: sizes.get(entry.number) ?? -1, date: headers.date });
+    } catch (error) {
+      if (!(error instanceof Pop3ReplyError)) throw error;
+      noTop = error.message;
+      break;
+    }
+  }
+  let relinked = 0;
+  await store.transaction(async (trx) => {
+    for (const message of noTop === null ? found : []) {
+      const match = await store.messages.findResyncMatch(account.id, null, { messageIdHeader: message.messageIdHeader, size: message.size, sentDate: message.date, notLinkedUnder: POP3_SOURCE_KEY_PREFIX, anyFolder: true }, trx);
+      if (!match.found) continue;
+      const { linked } = await store.messages.linkSource(trx, account.id, sourceKey({ protocol: "pop3", uidl: message.uidl }), match.messageId);
+      if (linked) relinked++;
+    }
+    const data = { reason: "mailbox_changed", onServer: listing.length, relinked, ...(noTop === null ? {} : { serverRefusedTop: noTop }) };
+    const rest = noTop === null ? "the rest will be fetched" : `the server refused TOP (${noTop}), so all of them will be fetched, and any already stored is stored again`;
+    await store.events.append(trx, {
+      accountId: account.id,
+      type: "mailbox.reset",
+      level: "warn",
+      message: `The account points at another mailbox now; ${relinked} of ${listing.length} message(s) there matched stored ones, ${rest}.`,
+      data,
+    });
+    await appendOutbox(trx, { accountId: account.id, type: "mailbox.reset", payload: data });
+  });
+}
 
 /**
  * Waits before logging in again after a re-login refused with `[IN-USE]`.
@@ -47,12 +93,18 @@ export async function retrievePop3(run: ProtocolRun): Promise<void> {
     run.progress({ phase: "planning" });
     const listing = await client.uidl();
     const sizes = new Map((await client.list()).map((entry) => [entry.number, entry.size]));
-    const stored = await store.messages.storedUidls(account.id);
     const deleting = account.after === "delete";
     // A UIDL the server lists twice does not say which message is stored: no DELE goes by it.
     const listed = new Map<string, number>();
     for (const entry of listing) listed.set(entry.uidl, (listed.get(entry.uidl) ?? 0) + 1);
     const deletable = (entry: { uidl: string }) => listed.get(entry.uidl) === 1;
+    let stored = await store.messages.storedUidls(account.id);
+    if (stored.size === 0 && listing.length > 0 && (await store.messages.hasRetiredSources(account.id))) {
+      // The account points at another mailbox now (see Inbound.updateAccount): its first run there
+      // that finds mail (until then there is nothing to match, and nothing to say).
+      await resynchronisePop3(run, client, listing.filter(deletable), sizes);
+      stored = await store.messages.storedUidls(account.id);
+    }
     if (deleting) {
       await reportLeftOnServer(run, listing.filter((entry) => !deletable(entry)).map((entry) => ({ message: `message ${entry.number} (UIDL ${entry.uidl})`, storedSize: null, serverSize: sizes.get(entry.number) ?? null })), "the server lists their UIDL more than once, so it does not identify one message");
     }

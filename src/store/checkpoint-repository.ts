@@ -18,6 +18,8 @@ export interface CheckpointRepository {
    * because the old UIDs mean nothing any more.
    */
   advance(trx: Executor, accountId: string, folder: string, uidValidity: string | number | bigint, uid: number): Promise<Checkpoint>;
+  /** Drop every checkpoint of the account: it points at another mailbox, where they mean nothing. */
+  forgetAll(trx: Executor, accountId: string): Promise<void>;
 }
 
 /**
@@ -62,6 +64,10 @@ export function createCheckpointRepository(db: Executor): CheckpointRepository {
         .returning(["uid_validity", "last_uid"])
         .executeTakeFirstOrThrow();
       return { uidValidity: row.uid_validity, lastUid: row.last_uid };
+    },
+
+    async forgetAll(trx, accountId) {
+      await trx.deleteFrom("checkpoints").where("account_id", "=", accountId).execute();
     },
   };
 }

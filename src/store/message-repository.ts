@@ -207,7 +207,18 @@ export interface MessageRepository {
    * no match: one stored message stands for one message on the server, so a
    * second server copy is fetched rather than deleted as if it were stored.
    */
-  findResyncMatch(accountId: string, folder: string | null, probe: { messageIdHeader: string | null; size: number; sentDate: Date | string | null; uidValidity?: string }, executor?: Executor): Promise<ResyncMatch>;
+  findResyncMatch(accountId: string, folder: string | null, probe: ResyncProbe, executor?: Executor): Promise<ResyncMatch>;
+  /**
+   * The account now points at another mailbox (another host, user or
+   * protocol): its UIDs and UIDLs name other messages there. Move every
+   * source key of the account out of the ledger's way (kept, as
+   * `retired:<id>:<key>`, so the history stays), so that no message of the
+   * new mailbox counts as stored by a key it merely shares. Returns how many
+   * keys were retired.
+   */
+  retireSources(trx: Executor, accountId: string): Promise<number>;
+  /** Whether the account has retired source keys (see {@link retireSources}): its first run on the new mailbox resynchronises. */
+  hasRetiredSources(accountId: string, executor?: Executor): Promise<boolean>;
   /** Point another source key at an existing message. `linked: false` when the key was already in the ledger. */
   linkSource(trx: Executor, accountId: string, sourceKey: string, messageId: string): Promise<{ linked: boolean }>;
   /** Oldest first: messages still waiting for the parser. */
@@ -324,6 +335,22 @@ function toAttachment(row: Selectable<AttachmentsTable>): AttachmentRecord {
 function containsPattern(text: string): string {
   return `%${text.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
 }
+
+/** What {@link MessageRepository.findResyncMatch} looks for. */
+export interface ResyncProbe {
+  messageIdHeader: string | null;
+  size: number;
+  sentDate: Date | string | null;
+  /** IMAP: the new UIDVALIDITY; a message already linked under it is no match. */
+  uidValidity?: string;
+  /** POP3: a message already linked under a key with this start is no match. */
+  notLinkedUnder?: string;
+  /** Match in every folder of the account, not just `folder` (the mailbox changed protocol). */
+  anyFolder?: boolean;
+}
+
+/** The start of every retired source key; see {@link MessageRepository.retireSources}. */
+export const RETIRED_SOURCE_KEY_PREFIX = "retired:";
 
 async function sourceKeysWithPrefix(ex: Executor, accountId: string, prefix: string): Promise<string[]> {
   // substr() rather than LIKE: folder names may hold '%' and '_', and substr reads the same on both dialects.
@@ -553,10 +580,10 @@ export function createMessageRepository(db: Executor): MessageRepository {
         .where("account_id", "=", accountId)
         .where("message_id_header", "=", probe.messageIdHeader)
         .where("size", "=", probe.size);
-      query = folder === null ? query.where("folder", "is", null) : query.where("folder", "=", folder);
+      if (probe.anyFolder !== true) query = folder === null ? query.where("folder", "is", null) : query.where("folder", "=", folder);
       query = sentDate === null ? query.where("sent_date", "is", null) : query.where("sent_date", "=", sentDate);
-      if (probe.uidValidity !== undefined && folder !== null) {
-        const prefix = imapSourceKeyPrefix(folder, probe.uidValidity);
+      const prefix = probe.notLinkedUnder ?? (probe.uidValidity !== undefined && folder !== null ? imapSourceKeyPrefix(folder, probe.uidValidity) : undefined);
+      if (prefix !== undefined) {
         query = query.where(({ not, exists, selectFrom }) =>
           not(exists(selectFrom("message_sources")
             .select("message_sources.message_id")
@@ -565,6 +592,28 @@ export function createMessageRepository(db: Executor): MessageRepository {
       }
       const row = await query.orderBy("id").limit(1).executeTakeFirst();
       return row === undefined ? { found: false } : { found: true, messageId: row.id };
+    },
+
+    async retireSources(trx, accountId) {
+      const prefix = `${RETIRED_SOURCE_KEY_PREFIX}${newId()}:`;
+      const result = await trx
+        .updateTable("message_sources")
+        .set({ source_key: sql<string>`${prefix} || source_key` })
+        .where("account_id", "=", accountId)
+        .where(sql<string>`substr(source_key, 1, ${sql.lit(RETIRED_SOURCE_KEY_PREFIX.length)})`, "<>", RETIRED_SOURCE_KEY_PREFIX)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+
+    async hasRetiredSources(accountId, ex = db) {
+      const row = await ex
+        .selectFrom("message_sources")
+        .select("source_key")
+        .where("account_id", "=", accountId)
+        .where(sql<string>`substr(source_key, 1, ${sql.lit(RETIRED_SOURCE_KEY_PREFIX.length)})`, "=", RETIRED_SOURCE_KEY_PREFIX)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
     },
 
     async linkSource(trx, accountId, key, messageId) {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -155,14 +155,39 @@ describe.each(DIALECTS)("retrieval on %s", (dialect) => {
     expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0, postActions: 0 });
   });
 
-  // An account pointed at another mailbox, or a server that hands out a used UID/UIDL again, shows
-  // a stored message's identity on a message that was never stored: it must not be deleted.
+  // A server that hands out a used UID/UIDL again (a mailbox emptied and made anew under the same
+  // UIDVALIDITY) shows a stored message's identity on a message that was never stored: it must not be deleted.
   it.each(["imap", "pop3"] as const)("leaves on the server a message that has a stored message's identity but not its size, over %s", async (protocol) => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    const validity = 1_000_000 + Math.floor(Math.random() * 1_000_000);
+    await fx.dovecot.resetUidValidity(box.user, "INBOX", validity);
+    const name = `reused-${protocol}`;
+    await fx.inbound.addAccount(fx.account(name, box, { protocol, security: "none" }, { after: "none" }));
+    expect(await fx.inbound.fetch(name)).toMatchObject({ stored: 3 });
+
+    // The mailbox is emptied and filled anew; the server starts its UIDs (and Dovecot's UIDLs, UID + UIDVALIDITY) over.
+    rmSync(fx.dovecot.maildir(box.user), { recursive: true, force: true });
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(box.user, makeMessage(i, { body: `Another message ${i}, never stored anywhere.` }));
+    await fx.dovecot.resetUidValidity(box.user, "INBOX", validity);
+    await fx.inbound.updateAccount(name, { after: "delete" });
+    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0, postActions: 0 });
+    expect(fx.dovecot.count(box.user)).toBe(3);
+    const account = await fx.inbound.getAccount(name);
+    const warnings = (await fx.inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "source.mismatch");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].level).toBe("warn");
+    expect(warnings[0].message).toMatch(/^3 message\(s\) .* were left on the server, not deleted/);
+  });
+
+  // Pointed at another mailbox whose UIDs (IMAP, same UIDVALIDITY) or UIDLs (POP3) coincide with the
+  // stored ones, an account used to take its messages for stored: never fetched, and with
+  // after=delete, deleted when their sizes matched.
+  it.each(["imap", "pop3"] as const)("takes every message of the mailbox an account is pointed at after an update, though its identities coincide with stored ones, over %s", async (protocol) => {
     const first = fx.newMailbox();
     const second = fx.newMailbox();
     for (let i = 1; i <= 3; i++) fx.dovecot.deliver(first.user, makeMessage(i));
-    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(second.user, makeMessage(i, { body: `Another message ${i}, never stored anywhere.` }));
-    // One UIDVALIDITY for both mailboxes: their UIDs 1-3, and Dovecot's UIDLs (UID + UIDVALIDITY), coincide.
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(second.user, makeMessage(i + 10));
     const validity = 1_000_000 + Math.floor(Math.random() * 1_000_000);
     await fx.dovecot.resetUidValidity(first.user, "INBOX", validity);
     await fx.dovecot.resetUidValidity(second.user, "INBOX", validity);
@@ -171,13 +196,57 @@ describe.each(DIALECTS)("retrieval on %s", (dialect) => {
     expect(await fx.inbound.fetch(name)).toMatchObject({ stored: 3 });
 
     await fx.inbound.updateAccount(name, { username: second.user, password: second.password, after: "delete" });
-    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0, postActions: 0 });
-    expect(fx.dovecot.count(second.user)).toBe(3);
     const account = await fx.inbound.getAccount(name);
-    const warnings = (await fx.inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "source.mismatch");
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0].level).toBe("warn");
-    expect(warnings[0].message).toMatch(/^3 message\(s\) .* were left on the server, not deleted/);
+    const changed = (await fx.inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "account.mailbox_changed");
+    expect(changed).toHaveLength(1);
+    expect(changed[0].message).toContain(`user ${first.user} → ${second.user}`);
+    expect(changed[0].message).not.toContain(second.password);
+
+    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 3, stored: 3, duplicates: 0, postActions: 3 });
+    expect(fx.dovecot.count(second.user)).toBe(0);
+    expect(fx.dovecot.count(first.user)).toBe(3);
+    const subjects = (await fx.inbound.listMessages({ account: name, limit: 100 })).items.map((m) => m.subject).sort();
+    expect(subjects).toEqual([1, 2, 3, 11, 12, 13].map((i) => `Message ${i}`).sort());
+    const reset = (await fx.inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "mailbox.reset");
+    expect(reset).toHaveLength(1);
+    expect(reset[0].message).toMatch(/another mailbox now; 0 of 3 message\(s\)/);
+    expect(await fx.inbound.fetch(name)).toMatchObject({ fetched: 0, stored: 0 });
+  });
+
+  it("switching an account between IMAP and POP3 on one mailbox stores nothing twice and loses nothing", async () => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 3; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.addAccount(fx.account("switch", box, { protocol: "imap", security: "none" }, { after: "none" }));
+    expect(await fx.inbound.fetch("switch")).toMatchObject({ stored: 3 });
+
+    fx.dovecot.deliver(box.user, makeMessage(4));
+    await fx.inbound.updateAccount("switch", { protocol: "pop3", port: fx.dovecot.ports.pop3 });
+    // The three stored by IMAP are recognised by their headers (TOP) and size; only the new one is fetched.
+    expect(await fx.inbound.fetch("switch")).toMatchObject({ fetched: 1, stored: 1, duplicates: 0 });
+    expect(await fx.inbound.fetch("switch")).toMatchObject({ fetched: 0, stored: 0 });
+
+    fx.dovecot.deliver(box.user, makeMessage(5));
+    await fx.inbound.updateAccount("switch", { protocol: "imap", port: fx.dovecot.ports.imap });
+    expect(await fx.inbound.fetch("switch")).toMatchObject({ fetched: 1, stored: 1, duplicates: 0 });
+    expect(await fx.inbound.fetch("switch")).toMatchObject({ fetched: 0, stored: 0 });
+    const subjects = (await fx.inbound.listMessages({ account: "switch", limit: 100 })).items.map((m) => m.subject).sort();
+    expect(subjects).toEqual([1, 2, 3, 4, 5].map((i) => `Message ${i}`));
+    const account = await fx.inbound.getAccount("switch");
+    const resets = (await fx.inbound.store.events.list({ accountId: account.id })).filter((e) => e.type === "mailbox.reset");
+    expect(resets.map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(/3 of 4 message\(s\) there matched/), expect.stringMatching(/4 of 5 message\(s\) in "INBOX" matched/)]));
+  });
+
+  it("a new port or security setting reaches the same mailbox: nothing is set aside or fetched again", async () => {
+    const box = fx.newMailbox();
+    for (let i = 1; i <= 2; i++) fx.dovecot.deliver(box.user, makeMessage(i));
+    await fx.inbound.addAccount(fx.account("same-box", box, { protocol: "imap", security: "none" }));
+    expect(await fx.inbound.fetch("same-box")).toMatchObject({ stored: 2 });
+    await fx.inbound.updateAccount("same-box", { host: "127.0.0.1", port: fx.dovecot.ports.imap, timeoutMs: 20_000 });
+    expect(await fx.inbound.fetch("same-box")).toMatchObject({ fetched: 0, stored: 0 });
+    const account = await fx.inbound.getAccount("same-box");
+    const types = (await fx.inbound.store.events.list({ accountId: account.id })).map((e) => e.type);
+    expect(types).not.toContain("account.mailbox_changed");
+    expect(types).not.toContain("mailbox.reset");
   });
 
   it("resynchronises after a UIDVALIDITY change without duplicates or loss", async () => {
