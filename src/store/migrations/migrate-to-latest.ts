@@ -19,9 +19,10 @@ export async function migrateToLatest(db: Kysely<any>, options: { dialect: "sqli
   const migrator = new Migrator({ db, provider: createMigrationProvider(), migrationTableSchema });
   let { error, results = [] } = await migrator.migrateToLatest();
   // Kysely looks for its own tables by reading the catalog of every schema, and PostgreSQL fails
-  // that read (3F000) when another client drops some other schema meanwhile (a tenant removed,
-  // a test finished): nothing of ours is wrong, so look again.
-  for (let attempt = 1; attempt <= 3 && otherSchemaDropped(error, migrationTableSchema); attempt++) {
+  // that read when another client drops or changes some other schema's objects meanwhile (a tenant
+  // removed or migrated, a test finished): nothing of ours is wrong, and nothing was changed yet,
+  // so look again.
+  for (let attempt = 1; attempt <= 3 && vanishedUnderCatalogRead(error, results, migrationTableSchema); attempt++) {
     ({ error, results = [] } = await migrator.migrateToLatest());
   }
   if (error !== undefined) {
@@ -34,10 +35,17 @@ export async function migrateToLatest(db: Kysely<any>, options: { dialect: "sqli
   return results.filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
 
-/** The error is PostgreSQL's "schema ... does not exist" about a schema other than `ours`. */
-function otherSchemaDropped(error: unknown, ours: string | undefined): boolean {
+/**
+ * PostgreSQL failed Kysely's catalog read, before any migration ran, because
+ * an object it was reading went away: a schema other than `ours` (3F000), or
+ * a table or column (42P01, 42703: `pg_get_serial_sequence` looks a column up
+ * again by name, and another schema's migration may have just replaced it).
+ */
+function vanishedUnderCatalogRead(error: unknown, results: readonly unknown[], ours: string | undefined): boolean {
   const pgError = error as { code?: string; message?: string } | undefined;
-  if (ours === undefined || pgError?.code !== "3F000") return false;
+  if (ours === undefined || results.length > 0 || pgError === undefined) return false;
+  if (pgError.code === "42P01" || pgError.code === "42703") return true;
+  if (pgError.code !== "3F000") return false;
   const named = /schema "([^"]+)" does not exist/.exec(pgError.message ?? "")?.[1];
   return named !== undefined && named !== ours;
 }
