@@ -99,6 +99,17 @@ interface WatchEntry {
   requestedAt: string | null;
   /** Stop writing this watch's states to the database (they are still told to listeners). */
   stopRecording(): void;
+  /** The account's {@link connectionSettings} when the watch started (null if it could not be read). */
+  startedWith: Promise<string | null>;
+}
+
+/**
+ * What a watch's connection was opened with: where, how, as whom, which
+ * folder. A watch connected with other values than the account has now
+ * (`accounts update` while it runs) is started again.
+ */
+function connectionSettings(account: AccountRecord): string {
+  return JSON.stringify([account.protocol, account.host, account.port, account.security, account.tlsVerify, account.tlsCa, account.username, account.folder, account.timeoutMs]);
 }
 
 interface ScheduleEntry {
@@ -204,6 +215,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       stopRecording: () => {
         recording = false;
       },
+      startedWith: store.accounts.get(accountId).then(connectionSettings, () => null),
     });
   };
 
@@ -287,6 +299,19 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       if (detail === null) continue;
       await serially(accountId, async () => {
         if (watches.get(accountId) === entry) await stopWatch(accountId, detail);
+      });
+    }
+    // Watches whose account was updated to connect elsewhere or otherwise (an IDLE session keeps
+    // its connection's settings): start again, with the new ones.
+    for (const [accountId, entry] of [...watches]) {
+      const account = byId.get(accountId);
+      if (account === undefined || isFinalWatchState(entry.supervisor.state().state)) continue;
+      const startedWith = await entry.startedWith;
+      if (startedWith === null || startedWith === connectionSettings(account)) continue;
+      await serially(accountId, async () => {
+        if (closed || watches.get(accountId) !== entry) return;
+        await stopWatch(accountId, "restarting with the account's new settings", { keepLease: true });
+        if (!closed && !watches.has(accountId)) startWatch(accountId, entry.requestedAt, 0);
       });
     }
     // New subscriptions, and failed watches subscribed again since.

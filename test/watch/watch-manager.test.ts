@@ -176,6 +176,29 @@ describe.each(DIALECTS)("watching mailboxes on %s", (dialect) => {
     expect(other.states().some((s) => s.accountId === account.id)).toBe(false);
     await other.close();
   });
+
+  it("an account updated while it is watched is watched with its new settings: a new folder's mail arrives", async () => {
+    const user = newUser();
+    const account = await fx.inbound.addAccount(fx.account("refolder", dovecot, user));
+    await fx.manager.subscribe("refolder");
+    // As `inbound serve` runs it: refreshing from the database.
+    await fx.manager.resumeAll();
+    await waitFor("subscribed", () => fx.manager.states().some((s) => s.accountId === account.id && s.state === "subscribed"));
+    dovecot.deliver(user.name, makeMessage(1, { subject: "waiting elsewhere" }), "Orders");
+
+    // As `inbound accounts update` does beside a running service: the IDLE session still watches INBOX.
+    await fx.inbound.updateAccount("refolder", { folder: "Orders" });
+    await waitFor("the restarted watch", () => fx.stateNames(account.id).filter((s) => s === "subscribed").length === 2);
+    await waitFor("the message already in the new folder", async () => (await storedSubjects("refolder")).length === 1);
+    dovecot.deliver(user.name, makeMessage(2, { subject: "new in Orders" }), "Orders");
+    await waitFor("the new folder's new mail", async () => (await storedSubjects("refolder")).length === 2);
+    expect((await storedSubjects("refolder")).sort()).toEqual(["new in Orders", "waiting elsewhere"]);
+
+    // Nothing else changes a running watch: it is not started again by a refresh.
+    await fx.inbound.updateAccount("refolder", { markSeen: true });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(fx.stateNames(account.id).filter((s) => s === "subscribed")).toHaveLength(2);
+  });
 });
 
 describe.each(DIALECTS)("one account reached from several sides on %s", (dialect) => {
