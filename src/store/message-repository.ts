@@ -200,8 +200,9 @@ export interface MessageRepository {
   /** Which of `segments` any message has its raw bytes in (one query per 200 segments rather than one each). */
   spoolSegmentsInUse(segments: readonly string[], executor?: Executor): Promise<Set<string>>;
   /**
-   * After a UIDVALIDITY reset: the stored message in this account and folder
-   * with the same Message-ID, size and date, if any. A message without a
+   * After a UIDVALIDITY reset or a mailbox change: the stored message in this
+   * account and folder (any folder with `anyFolder`) with the same
+   * Message-ID, size and date, if any. A message without a
    * Message-ID never matches (too weak to call it the same message). With
    * `uidValidity` (the new one), a stored message already linked under it is
    * no match: one stored message stands for one message on the server, so a
@@ -345,7 +346,7 @@ export interface ResyncProbe {
   uidValidity?: string;
   /** POP3: a message already linked under a key with this start is no match. */
   notLinkedUnder?: string;
-  /** Match in every folder of the account, not just `folder` (the mailbox changed protocol). */
+  /** Match in every folder of the account, not just `folder`: after a mailbox change, stored messages may have come from another folder, or by POP3, which records none. */
   anyFolder?: boolean;
 }
 
