@@ -99,8 +99,8 @@ interface WatchEntry {
   requestedAt: string | null;
   /** Stop writing this watch's states to the database (they are still told to listeners). */
   stopRecording(): void;
-  /** The account's {@link connectionSettings} when the watch started (null if it could not be read). */
-  startedWith: Promise<string | null>;
+  /** The {@link connectionSettings} its last connection was opened with; undefined before the first. */
+  connectedWith(): string | undefined;
 }
 
 /**
@@ -193,9 +193,15 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
   const startWatch = (accountId: string, requestedAt: string | null, initialDelayMs: number) => {
     const runner = newRunner(accountId);
     let recording = true;
+    let connectedWith: string | undefined;
     const supervisor = startAccountSupervisor({
       accountId,
-      credentials: options.credentials,
+      // The supervisor reads the account at every (re)connection: note what it connects with.
+      credentials: async (id) => {
+        const credentials = await options.credentials(id);
+        connectedWith = connectionSettings(credentials.account);
+        return credentials;
+      },
       runner,
       timing,
       gate,
@@ -215,7 +221,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       stopRecording: () => {
         recording = false;
       },
-      startedWith: store.accounts.get(accountId).then(connectionSettings, () => null),
+      connectedWith: () => connectedWith,
     });
   };
 
@@ -306,8 +312,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     for (const [accountId, entry] of [...watches]) {
       const account = byId.get(accountId);
       if (account === undefined || isFinalWatchState(entry.supervisor.state().state)) continue;
-      const startedWith = await entry.startedWith;
-      if (startedWith === null || startedWith === connectionSettings(account)) continue;
+      const connectedWith = entry.connectedWith();
+      if (connectedWith === undefined || connectedWith === connectionSettings(account)) continue;
       await serially(accountId, async () => {
         if (closed || watches.get(accountId) !== entry) return;
         await stopWatch(accountId, "restarting with the account's new settings", { keepLease: true });
