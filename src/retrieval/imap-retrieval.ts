@@ -189,7 +189,7 @@ async function resynchronise(run: ProtocolRun, session: ImapSession, folder: str
   let highest = 0;
   await store.transaction(async (trx) => {
     for (const meta of metas) {
-      // After a protocol change the stored messages came by POP3, which records no folder.
+      // After a mailbox change the stored messages may have come from another folder, or by POP3, which records none.
       const match = await store.messages.findResyncMatch(account.id, folder, { messageIdHeader: meta.messageId, size: meta.size, sentDate: meta.date, uidValidity: newValidity, anyFolder: oldValidity === null }, trx);
       if (!match.found) continue;
       const { linked } = await store.messages.linkSource(trx, account.id, sourceKey({ protocol: "imap", folder, uidValidity: newValidity, uid: meta.uid }), match.messageId);

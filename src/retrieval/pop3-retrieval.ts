@@ -19,19 +19,22 @@ import { chunks, type ProtocolRun } from "./retrieve-account.js";
  * or reached by POP3 instead of IMAP). Read each listed message's header
  * (TOP n 0) and link those whose Message-ID, size and date match a stored
  * message under their UIDL, so they are not stored twice; the rest are
- * fetched as new. A server without TOP gets no matching: everything there is
- * fetched, which may store a message twice but never loses one.
+ * fetched as new. A server without TOP (it refuses the first) gets no
+ * matching: everything there is fetched, which may store a message twice
+ * but never loses one.
  */
 async function resynchronisePop3(run: ProtocolRun, client: Pop3Client, listing: ReadonlyArray<{ number: number; uidl: string }>, sizes: ReadonlyMap<number, number>): Promise<void> {
   const { account, store } = run;
   const found: Array<{ uidl: string; messageIdHeader: string | null; size: number; date: Date | null }> = [];
   let noTop: string | null = null;
-  for (const entry of listing) {
+  for (const [i, entry] of listing.entries()) {
     try {
       const headers = sniffHeaders(await client.top(entry.number, 0));
       found.push({ uidl: entry.uidl, messageIdHeader: headers.messageId, size: sizes.get(entry.number) ?? -1, date: headers.date });
     } catch (error) {
       if (!(error instanceof Pop3ReplyError)) throw error;
+      // The first refusal answers TOP itself; a later one is about its message alone, which is fetched as new.
+      if (i > 0) continue;
       noTop = error.message;
       break;
     }

@@ -47,9 +47,10 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
   /**
    * A scripted mailbox that behaves as RFC 1939 says: DELE only marks, QUIT
    * removes the marked messages, and the next session numbers the rest anew.
-   * `pass` answers each PASS (default +OK); `retr` may refuse a RETR by UIDL.
+   * `pass` answers each PASS (default +OK); `retr` may refuse a RETR by UIDL;
+   * `top` answers TOP n 0 by UIDL (default: TOP is an unknown command).
    */
-  const startMailbox = async (count: number, script: { capabilities?: string[]; pass?: (login: number) => string; retr?: (uidl: string) => string | undefined } = {}) => {
+  const startMailbox = async (count: number, script: { capabilities?: string[]; pass?: (login: number) => string; retr?: (uidl: string) => string | undefined; top?: (uidl: string, header: string) => string } = {}) => {
     const state = { messages: Array.from({ length: count }, (_, i) => ({ uidl: `uid-${i + 1}`, body: message(i + 1) })), logins: 0 };
     let deleted = new Set<number>();
     server = await startFakePop3({
@@ -64,6 +65,9 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
         else if (line.startsWith("RETR ")) {
           const m = messages[Number(line.slice(5)) - 1];
           await session.send(script.retr?.(m.uidl) ?? `+OK\r\n${m.body}.\r\n`);
+        } else if (line.startsWith("TOP ") && script.top) {
+          const m = messages[Number(line.split(" ")[1]) - 1];
+          await session.send(script.top(m.uidl, m.body.slice(0, m.body.indexOf("\r\n\r\n") + 4)));
         } else if (line.startsWith("DELE ")) {
           deleted.add(Number(line.slice(5)));
           await session.send("+OK\r\n");
@@ -88,6 +92,32 @@ describe.each(DIALECTS)("POP3 retrieval from an odd server on %s", (dialect) => 
     const account = await inbound!.getAccount("odd");
     return (await inbound!.store.events.list({ accountId: account.id })).filter((e) => e.type === type);
   };
+
+  // After `accounts update` points the account at another mailbox, its first run matches by headers read with TOP.
+  it("after a mailbox change, fetches only what TOP shows is not stored; a refused TOP of one message fetches that one", async () => {
+    await startMailbox(3, { top: (uidl, header) => (uidl === "uid-2" ? "-ERR [SYS/TEMP] busy\r\n" : `+OK\r\n${header}.\r\n`) });
+    await openInbound({ after: "none" });
+    expect(await inbound!.fetch("odd")).toMatchObject({ stored: 3 });
+    await inbound!.updateAccount("odd", { username: "u2" });
+
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 1, stored: 1, duplicates: 0 });
+    const [reset] = await eventsOf("mailbox.reset");
+    expect(reset.message).toMatch(/2 of 3 message\(s\) there matched stored ones, the rest will be fetched/);
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 0, stored: 0 });
+  });
+
+  it("after a mailbox change on a server without TOP, fetches everything again and says so", async () => {
+    await startMailbox(2);
+    await openInbound({ after: "none" });
+    expect(await inbound!.fetch("odd")).toMatchObject({ stored: 2 });
+    await inbound!.updateAccount("odd", { username: "u2" });
+
+    expect(await inbound!.fetch("odd")).toMatchObject({ fetched: 2, stored: 2, duplicates: 0 });
+    const resets = await eventsOf("mailbox.reset");
+    expect(resets).toHaveLength(1);
+    expect(resets[0].message).toMatch(/the server refused TOP \(.*unknown command.*\), so all of them will be fetched/);
+    expect(await eventsOf("account.mailbox_changed")).toHaveLength(1);
+  });
 
   it("skips a message the server refuses to RETR, takes the rest of its batch, and tries it again next run", async () => {
     let refusing = true;
